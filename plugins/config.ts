@@ -1,0 +1,16 @@
+import fp from 'fastify-plugin';
+import type { Config } from '../src/config.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config;
+  }
+}
+
+/** Makes the validated config available to every plugin and route. */
+export default fp<{ config: Config }>(
+  async (app, opts) => {
+    app.decorate('config', opts.config);
+  },
+  { name: 'config' },
+);

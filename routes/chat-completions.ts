@@ -1,0 +1,28 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { ChatCompletionRequestSchema, ChatCompletionSchema } from '../schemas/chat.js';
+import { ErrorResponses } from '../schemas/error.js';
+import { planCompletion, startCompletion } from '../src/chat.js';
+import { abortOnClose } from '../src/client-abort.js';
+import { collectCompletion, streamChunks } from '../src/openai-format.js';
+
+/** POST /v1/chat/completions, streaming (SSE) or not, as the body's `stream` says. */
+const chatCompletions: FastifyPluginAsyncTypebox = async (app) => {
+  const deps = { pool: app.tokenPool, dialect: app.upstream.dialect, discardChat: app.chatJanitor.discardChat };
+
+  app.post(
+    '/v1/chat/completions',
+    {
+      schema: { body: ChatCompletionRequestSchema, response: { 200: ChatCompletionSchema, ...ErrorResponses } },
+      preHandler: app.authenticate,
+    },
+    async (request, reply) => {
+      const plan = planCompletion(request.body);
+      const signal = abortOnClose(reply.raw);
+      const { deltas, counter, meta } = startCompletion(deps, request.credentials, plan, signal, request.log);
+      if (plan.stream) return reply.eventStream(streamChunks(deltas, meta, counter, plan.includeUsage));
+      return collectCompletion(deltas, meta, counter);
+    },
+  );
+};
+
+export default chatCompletions;

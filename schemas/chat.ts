@@ -1,0 +1,74 @@
+import { Type, type Static } from '@sinclair/typebox';
+
+const Url = Type.String({ minLength: 1 });
+
+export const TextPartSchema = Type.Object({ type: Type.Literal('text'), text: Type.String() });
+export const ImagePartSchema = Type.Object({
+  type: Type.Literal('image_url'),
+  image_url: Type.Union([Type.Object({ url: Url, detail: Type.Optional(Type.String()) }), Url]),
+});
+export const FilePartSchema = Type.Object({
+  type: Type.Literal('file'),
+  file_url: Type.Optional(Type.Object({ url: Url })),
+  file: Type.Optional(
+    Type.Object({
+      file_data: Type.Optional(Type.String()),
+      filename: Type.Optional(Type.String()),
+      file_id: Type.Optional(Type.String()),
+    }),
+  ),
+});
+/** Any other part type: accepted by the schema, reported by the translator with a clear 400. */
+export const OtherPartSchema = Type.Object({ type: Type.String() });
+
+export const ContentPartSchema = Type.Union([TextPartSchema, ImagePartSchema, FilePartSchema, OtherPartSchema]);
+export type ContentPart = Static<typeof ContentPartSchema>;
+
+export const MessageSchema = Type.Object({
+  role: Type.Union(['system', 'developer', 'user', 'assistant', 'tool', 'function'].map((r) => Type.Literal(r))),
+  content: Type.Optional(Type.Union([Type.String(), Type.Array(ContentPartSchema), Type.Null()])),
+  name: Type.Optional(Type.String()),
+});
+export type ChatMessage = Static<typeof MessageSchema>;
+
+/**
+ * The request body. Only what the service acts on is described; everything else OpenAI clients
+ * send (temperature, tools, seed, …) is accepted and ignored.
+ */
+export const ChatCompletionRequestSchema = Type.Object({
+  model: Type.Optional(Type.String({ default: 'step' })),
+  messages: Type.Array(MessageSchema, { minItems: 1 }),
+  stream: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+  stream_options: Type.Optional(
+    Type.Union([Type.Object({ include_usage: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])) }), Type.Null()]),
+  ),
+  use_search: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+});
+export type ChatCompletionRequest = Static<typeof ChatCompletionRequestSchema>;
+
+export const UsageSchema = Type.Object({
+  prompt_tokens: Type.Integer(),
+  completion_tokens: Type.Integer(),
+  total_tokens: Type.Integer(),
+});
+export type Usage = Static<typeof UsageSchema>;
+
+export const ChatCompletionSchema = Type.Object({
+  id: Type.String(),
+  object: Type.Literal('chat.completion'),
+  created: Type.Integer(),
+  model: Type.String(),
+  choices: Type.Array(
+    Type.Object({
+      index: Type.Integer(),
+      message: Type.Object({
+        role: Type.Literal('assistant'),
+        content: Type.String(),
+        reasoning_content: Type.Optional(Type.String()),
+      }),
+      finish_reason: Type.String(),
+    }),
+  ),
+  usage: UsageSchema,
+});
+export type ChatCompletion = Static<typeof ChatCompletionSchema>;

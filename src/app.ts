@@ -1,0 +1,60 @@
+import cors from '@fastify/cors';
+import sensible from '@fastify/sensible';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyServerOptions } from 'fastify';
+import authPlugin from '../plugins/auth.js';
+import configPlugin from '../plugins/config.js';
+import errorHandler from '../plugins/error-handler.js';
+import ssePlugin from '../plugins/sse-reply.js';
+import tokenPoolPlugin from '../plugins/token-pool.js';
+import upstreamPlugin from '../plugins/upstream-client.js';
+import chatCompletions from '../routes/chat-completions.js';
+import models from '../routes/models.js';
+import root from '../routes/root.js';
+import token from '../routes/token.js';
+import type { Config } from './config.js';
+import { loggerOptions } from './logger.js';
+
+export interface BuildOptions {
+  /** Where logs go (tests capture them); default stdout. */
+  logStream?: NodeJS.WritableStream;
+}
+
+/**
+ * Builds the service, ready to listen. A request goes: CORS → route schema validation → auth
+ * (which StepChat accounts) → route handler (src/chat.ts) → token pool + upstream client →
+ * SSE reply helper or JSON → error handler for anything that failed.
+ */
+export async function buildApp(config: Config, opts: BuildOptions = {}) {
+  const logger: FastifyServerOptions['logger'] = { ...loggerOptions(config.LOG_LEVEL), ...(opts.logStream ? { stream: opts.logStream } : {}) };
+  const app = Fastify({
+    logger,
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    trustProxy: true,
+    disableRequestLogging: config.LOG_LEVEL !== 'debug' && config.LOG_LEVEL !== 'trace',
+    ajv: { customOptions: { coerceTypes: false } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  await app.register(configPlugin, { config });
+  await app.register(errorHandler);
+  await app.register(sensible);
+  await app.register(cors, {
+    origin: config.CORS_ORIGIN === '*' ? '*' : config.CORS_ORIGIN.split(',').map((s) => s.trim()),
+    allowedHeaders: ['Authorization', 'Content-Type', 'X-Stainless-*', 'X-Requested-With', 'OpenAI-Organization', 'OpenAI-Project'],
+    exposedHeaders: ['x-should-retry', 'retry-after'],
+    maxAge: 86_400,
+  });
+  await app.register(upstreamPlugin);
+  await app.register(tokenPoolPlugin);
+  await app.register(authPlugin);
+  await app.register(ssePlugin);
+
+  await app.register(root);
+  await app.register(models);
+  await app.register(token);
+  await app.register(chatCompletions);
+  await app.ready();
+  return app;
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>;

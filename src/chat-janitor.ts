@@ -1,0 +1,32 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { TokenPool } from './token-pool.js';
+import type { Credential, Dialect } from './upstream/types.js';
+
+const DELETE_TIMEOUT_MS = 30_000;
+
+/**
+ * Deletes upstream chats in the background so the account stays clean, and remembers the ones
+ * still being deleted so a shutdown can wait for them.
+ */
+export function createChatJanitor(pool: TokenPool, dialect: Dialect, log: FastifyBaseLogger) {
+  const pending = new Set<Promise<void>>();
+  let failures = 0;
+
+  function discardChat(cred: Credential, chatId: string): void {
+    const job = pool
+      .withSession(cred, (s) => dialect.deleteChat(s, chatId, AbortSignal.timeout(DELETE_TIMEOUT_MS)))
+      .catch((err: Error) => {
+        failures++;
+        log.warn({ account: cred.id, chatId, code: (err as { code?: string }).code, msg: err.message }, 'could not delete upstream chat');
+      })
+      .finally(() => pending.delete(job));
+    pending.add(job);
+  }
+
+  /** Waits for every deletion under way. */
+  async function drain(): Promise<void> {
+    while (pending.size > 0) await Promise.allSettled([...pending]);
+  }
+
+  return { discardChat, drain, stats: () => ({ pending: pending.size, failures }) };
+}

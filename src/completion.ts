@@ -1,0 +1,57 @@
+import type { FastifyBaseLogger } from 'fastify';
+import { ClientGoneError, TokenRejectedError } from './errors.js';
+import type { TokenPool } from './token-pool.js';
+import type { Credential, Dialect, OutgoingMessage, UpstreamEvent } from './upstream/types.js';
+
+export interface CompletionDeps {
+  pool: TokenPool;
+  dialect: Dialect;
+  /** Deletes an upstream chat in the background; never throws. */
+  discardChat(cred: Credential, chatId: string): void;
+}
+
+/**
+ * Runs one completion upstream and yields its events. Picks an account (failing over to the next
+ * when the upstream rejects one before anything started), creates a chat, streams the message,
+ * and always has the chat deleted afterwards, whether the stream ended, failed or was abandoned.
+ */
+export async function* runCompletion(
+  deps: CompletionDeps,
+  creds: Credential[],
+  message: OutgoingMessage,
+  signal: AbortSignal,
+  log: FastifyBaseLogger,
+): AsyncGenerator<UpstreamEvent> {
+  const order = deps.pool.candidates(creds);
+  for (let i = 0; i < order.length; i++) {
+    const cred = order[i]!;
+    const lease = deps.pool.lease(cred);
+    let chatId: string | undefined;
+    let events: AsyncIterator<UpstreamEvent> | undefined;
+    try {
+      const first = await deps.pool.withSession(cred, async (session) => {
+        chatId ??= await deps.dialect.createChat(session, signal);
+        events = deps.dialect.sendMessage(session, chatId, message, signal)[Symbol.asyncIterator]();
+        return events.next();
+      });
+      log.debug({ account: cred.id, chatId }, 'upstream stream started');
+      for (let step = first; !step.done; step = await events!.next()) {
+        if (signal.aborted) throw new ClientGoneError();
+        yield step.value;
+      }
+      events = undefined;
+      return;
+    } catch (err) {
+      if (err instanceof TokenRejectedError && chatId === undefined && i < order.length - 1) {
+        log.warn({ account: cred.id }, 'StepChat rejected an account; trying the next one');
+        continue;
+      }
+      throw err;
+    } finally {
+      // Abandoned by the consumer mid-stream: close the upstream response too.
+      if (events?.return) await events.return().catch(() => undefined);
+      lease.release();
+      if (chatId !== undefined) deps.discardChat(cred, chatId);
+    }
+  }
+}

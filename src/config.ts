@@ -1,0 +1,52 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
+
+const Ms = (def: number, description: string) => Type.Integer({ minimum: 0, default: def, description });
+
+/** Every setting the service reads from the environment; `.env.example` documents each one. */
+export const ConfigSchema = Type.Object({
+  PORT: Type.Integer({ minimum: 0, maximum: 65535, default: 8000 }),
+  HOST: Type.String({ default: '0.0.0.0' }),
+  LOG_LEVEL: Type.Union(
+    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
+    { default: 'info' },
+  ),
+  STEP_DIALECT: Type.Union([Type.Literal('yuewen')], { default: 'yuewen' }),
+  STEP_BASE_URL: Type.String({ default: '', description: 'empty: the dialect default' }),
+  STEP_TOKENS: Type.String({ default: '', description: 'server-side token pool, comma separated' }),
+  API_KEYS: Type.String({ default: '', description: 'keys clients present when STEP_TOKENS is used' }),
+  UPSTREAM_CONNECT_TIMEOUT_MS: Ms(10_000, 'TCP/TLS connect timeout'),
+  UPSTREAM_HEADERS_TIMEOUT_MS: Ms(60_000, 'wait for the upstream response headers'),
+  UPSTREAM_BODY_TIMEOUT_MS: Ms(120_000, 'longest silence inside an upstream response body'),
+  ACCESS_TOKEN_TTL_MS: Ms(840_000, 'assumed access-token lifetime when the token carries no exp'),
+  TOKEN_REFRESH_MARGIN_MS: Ms(60_000, 'refresh this long before an access token expires'),
+  TOKEN_MAX_CONCURRENCY: Type.Integer({ minimum: 0, default: 0, description: '0 = unlimited' }),
+  SSE_KEEPALIVE_MS: Ms(15_000, 'comment line interval while the upstream is silent'),
+  BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 64 * 1024 * 1024 }),
+  CORS_ORIGIN: Type.String({ default: '*' }),
+});
+
+export type Config = Static<typeof ConfigSchema>;
+
+/** Raised at start when a variable is invalid; the message names it. */
+export class ConfigError extends Error {}
+
+/**
+ * Builds the config from an environment-like record: defaults filled in, strings converted,
+ * unknown keys ignored. Throws ConfigError naming the first bad variable.
+ */
+export function loadConfig(env: Record<string, string | undefined> = process.env, overrides: Partial<Config> = {}): Config {
+  const raw: Record<string, unknown> = {};
+  for (const key of Object.keys(ConfigSchema.properties)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') raw[key] = value;
+  }
+  Object.assign(raw, overrides);
+  const converted = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, raw));
+  const first = Value.Errors(ConfigSchema, converted).First();
+  if (first) {
+    const name = first.path.replace(/^\//, '') || 'config';
+    throw new ConfigError(`invalid ${name}=${JSON.stringify(raw[name] ?? '')}: ${first.message}`);
+  }
+  return converted as Config;
+}

@@ -1,0 +1,31 @@
+import createError from '@fastify/error';
+
+/**
+ * Domain errors, created once. Each carries an HTTP status; the error handler maps them to the
+ * OpenAI error shape. Messages never include a token, cookie or key.
+ */
+export const BadRequestError = createError('STEP_BAD_REQUEST', '%s', 400);
+export const MissingTokenError = createError(
+  'STEP_MISSING_TOKEN',
+  'Missing credentials: send "Authorization: Bearer deviceId@Oasis-Token" (several joined by commas)',
+  401,
+);
+export const MalformedTokenError = createError('STEP_MALFORMED_TOKEN', '%s', 401);
+export const InvalidApiKeyError = createError('STEP_INVALID_API_KEY', 'Invalid API key', 401);
+export const TokenRejectedError = createError('STEP_TOKEN_REJECTED', 'StepChat rejected the token: %s', 401);
+export const TokensBusyError = createError('STEP_TOKENS_BUSY', 'Every StepChat token is busy; retry shortly', 429);
+export const NoUsableTokenError = createError('STEP_NO_USABLE_TOKEN', 'No StepChat token is usable: %s', 503);
+export const UpstreamError = createError('STEP_UPSTREAM', 'StepChat upstream error: %s', 502);
+export const UpstreamTimeoutError = createError('STEP_UPSTREAM_TIMEOUT', 'StepChat did not answer in time: %s', 504);
+/** The upstream said "unauthenticated" to a call made with a cached access token: refresh and retry. */
+export const UpstreamAuthError = createError('STEP_UPSTREAM_UNAUTHENTICATED', 'StepChat session rejected: %s', 401);
+/** The client closed the connection; nothing is sent back. */
+export const ClientGoneError = createError('STEP_CLIENT_GONE', 'client closed the connection', 499);
+
+export type StatusError = Error & { statusCode?: number; code?: string };
+
+/** Cuts upstream-provided text down to something safe to show. */
+export function brief(text: unknown, max = 200): string {
+  const s = typeof text === 'string' ? text : JSON.stringify(text) ?? '';
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+}

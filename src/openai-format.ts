@@ -1,0 +1,83 @@
+import { randomBytes } from 'node:crypto';
+import type { ChatCompletion } from '../schemas/chat.js';
+import type { Delta, TokenCounter } from './answer.js';
+
+export interface CompletionMeta {
+  id: string;
+  created: number;
+  model: string;
+  promptTokens: number;
+}
+
+export function completionMeta(model: string, promptTokens: number): CompletionMeta {
+  return { id: `chatcmpl-${randomBytes(12).toString('hex')}`, created: Math.floor(Date.now() / 1000), model, promptTokens };
+}
+
+function usage(meta: CompletionMeta, counter: TokenCounter) {
+  const completion = counter.tokens;
+  return { prompt_tokens: meta.promptTokens, completion_tokens: completion, total_tokens: meta.promptTokens + completion };
+}
+
+/**
+ * The `data:` payloads of a streamed completion (CLIENTS.md 1–8). The role chunk waits for the
+ * first upstream delta, so an upstream that fails at once still gets a real HTTP status.
+ */
+export async function* streamChunks(
+  deltas: AsyncIterable<Delta>,
+  meta: CompletionMeta,
+  counter: TokenCounter,
+  includeUsage: boolean,
+): AsyncGenerator<string> {
+  // Serialized once: only the delta and finish_reason change from chunk to chunk.
+  const head = `{"id":${JSON.stringify(meta.id)},"object":"chat.completion.chunk","created":${meta.created},"model":${JSON.stringify(meta.model)},"choices":[{"index":0,"delta":`;
+  const tail = includeUsage ? ',"usage":null}' : '}';
+  let started = false;
+  for await (const delta of deltas) {
+    if (!started) {
+      started = true;
+      yield `${head}{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]${tail}`;
+    }
+    yield `${head}${JSON.stringify(delta)},"logprobs":null,"finish_reason":null}]${tail}`;
+  }
+  if (!started) yield `${head}{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]${tail}`;
+  yield `${head}{},"logprobs":null,"finish_reason":"stop"}]${tail}`;
+  if (includeUsage) {
+    yield JSON.stringify({
+      id: meta.id,
+      object: 'chat.completion.chunk',
+      created: meta.created,
+      model: meta.model,
+      choices: [],
+      usage: usage(meta, counter),
+    });
+  }
+}
+
+/** Gathers the whole answer into one `chat.completion` object (CLIENTS.md 10). */
+export async function collectCompletion(deltas: AsyncIterable<Delta>, meta: CompletionMeta, counter: TokenCounter): Promise<ChatCompletion> {
+  let content = '';
+  let reasoning = '';
+  for await (const d of deltas) {
+    if (d.content) content += d.content;
+    if (d.reasoning_content) reasoning += d.reasoning_content;
+  }
+  return {
+    id: meta.id,
+    object: 'chat.completion',
+    created: meta.created,
+    model: meta.model,
+    choices: [
+      {
+        index: 0,
+        message: { role: 'assistant', content, ...(reasoning ? { reasoning_content: reasoning } : {}) },
+        finish_reason: 'stop',
+      },
+    ],
+    usage: usage(meta, counter),
+  };
+}
+
+/** The in-stream error event (CLIENTS.md 9). */
+export function streamErrorPayload(body: { error: object }): string {
+  return JSON.stringify(body);
+}

@@ -1,0 +1,76 @@
+import type { ChatMessage, ContentPart } from '../schemas/chat.js';
+import { BadRequestError } from './errors.js';
+
+/** A file or image the user attached, as the request gave it. */
+export interface AttachmentSource {
+  kind: 'image' | 'file';
+  url: string;
+  filename?: string;
+}
+
+const KNOWN_PARTS = new Set(['text', 'image_url', 'file']);
+const ROLE_LABEL: Record<string, string> = {
+  system: 'system',
+  developer: 'system',
+  user: 'user',
+  assistant: 'assistant',
+  tool: 'tool',
+  function: 'tool',
+};
+const NUDGE = '(以上是历史对话。请结合上下文,回答下面这条最新的用户消息。)';
+
+/** The text of a message: a string, or its text parts joined by newlines. */
+export function messageText(content: ChatMessage['content'], where: string): string {
+  if (content == null) return '';
+  if (typeof content === 'string') return content;
+  const texts: string[] = [];
+  content.forEach((part, i) => {
+    checkPart(part, `${where}.content[${i}]`);
+    if (part.type === 'text') texts.push((part as { text: string }).text);
+  });
+  return texts.join('\n');
+}
+
+function checkPart(part: ContentPart, where: string): void {
+  if (!KNOWN_PARTS.has(part.type)) {
+    throw new BadRequestError(`${where}: content part type "${part.type}" is not supported (use text, image_url or file)`);
+  }
+  if (part.type === 'text' && typeof (part as { text?: unknown }).text !== 'string') {
+    throw new BadRequestError(`${where}: a text part needs a "text" string`);
+  }
+}
+
+/** Attachments of one message, in order. */
+export function messageAttachments(content: ChatMessage['content']): AttachmentSource[] {
+  if (!Array.isArray(content)) return [];
+  const out: AttachmentSource[] = [];
+  for (const part of content) {
+    if (part.type === 'image_url') {
+      const ref = (part as { image_url: string | { url: string } }).image_url;
+      out.push({ kind: 'image', url: typeof ref === 'string' ? ref : ref.url });
+    } else if (part.type === 'file') {
+      const p = part as { file_url?: { url: string }; file?: { file_data?: string; filename?: string } };
+      if (p.file_url?.url) out.push({ kind: 'file', url: p.file_url.url });
+      else if (p.file?.file_data) out.push({ kind: 'file', url: p.file.file_data, filename: p.file.filename });
+    }
+  }
+  return out;
+}
+
+/**
+ * Flattens the conversation into the one message StepChat receives, since each completion runs
+ * in a fresh upstream chat: a lone message goes as it is; a dialogue becomes role-prefixed lines
+ * with a short nudge before the latest user message.
+ */
+export function buildPrompt(messages: ChatMessage[]): string {
+  const turns = messages
+    .map((m, i) => ({ role: ROLE_LABEL[m.role] ?? m.role, text: messageText(m.content, `messages[${i}]`).trim() }))
+    .filter((t) => t.text !== '');
+  if (turns.length === 0) throw new BadRequestError('messages: no message has any text');
+  if (turns.length === 1) return turns[0]!.text;
+  let last = turns.length - 1;
+  while (last > 0 && turns[last]!.role !== 'user') last--;
+  const lines = turns.map((t) => `${t.role}: ${t.text}`);
+  if (last > 0) lines.splice(last, 0, NUDGE);
+  return lines.join('\n');
+}

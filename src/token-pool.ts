@@ -1,0 +1,163 @@
+import { TokenRejectedError, TokensBusyError, UpstreamAuthError } from './errors.js';
+import type { Credential, Dialect, Session } from './upstream/types.js';
+
+export interface TokenPoolOptions {
+  dialect: Dialect;
+  refreshMarginMs: number;
+  /** Concurrent completions allowed per token; 0 = unlimited. */
+  maxConcurrency: number;
+  /** How long a token the upstream rejected is tried last. */
+  deadCooldownMs?: number;
+  /** Idle entries kept at most (client-supplied tokens come and go). */
+  maxEntries?: number;
+  now?: () => number;
+}
+
+interface Entry {
+  cred: Credential;
+  inflight: number;
+  session?: Session;
+  refreshing?: Promise<Session>;
+  deadUntil: number;
+  lastUsed: number;
+}
+
+export interface Lease {
+  cred: Credential;
+  release(): void;
+}
+
+/**
+ * Spreads completions over accounts (least busy first, round-robin among equals), caches each
+ * account's access session, refreshes it before expiry with one shared in-flight refresh, and
+ * retries a call once with a fresh session when the upstream says the cached one is stale.
+ */
+export function createTokenPool(opts: TokenPoolOptions) {
+  const now = opts.now ?? Date.now;
+  const deadCooldownMs = opts.deadCooldownMs ?? 60_000;
+  const maxEntries = opts.maxEntries ?? 10_000;
+  const entries = new Map<string, Entry>();
+  let turn = 0;
+
+  function entry(cred: Credential): Entry {
+    let e = entries.get(cred.id);
+    if (!e) {
+      if (entries.size >= maxEntries) evictIdle();
+      e = { cred, inflight: 0, deadUntil: 0, lastUsed: now() };
+      entries.set(cred.id, e);
+    }
+    return e;
+  }
+
+  function evictIdle(): void {
+    for (const [id, e] of entries) if (e.inflight === 0 && !e.refreshing) entries.delete(id);
+  }
+
+  /** Accounts in the order they should be tried: usable before recently rejected, least busy first. */
+  function candidates(creds: Credential[]): Credential[] {
+    const t = now();
+    const start = turn++ % Math.max(creds.length, 1);
+    const ranked = creds.map((cred, i) => {
+      const e = entry(cred);
+      return { cred, dead: e.deadUntil > t ? 1 : 0, inflight: e.inflight, rr: (i - start + creds.length) % creds.length };
+    });
+    ranked.sort((a, b) => a.dead - b.dead || a.inflight - b.inflight || a.rr - b.rr);
+    if (opts.maxConcurrency > 0 && ranked.every((r) => r.inflight >= opts.maxConcurrency)) throw new TokensBusyError();
+    return ranked.filter((r) => opts.maxConcurrency === 0 || r.inflight < opts.maxConcurrency).map((r) => r.cred);
+  }
+
+  function lease(cred: Credential): Lease {
+    const e = entry(cred);
+    e.inflight++;
+    e.lastUsed = now();
+    let released = false;
+    return {
+      cred,
+      release() {
+        if (released) return;
+        released = true;
+        e.inflight--;
+      },
+    };
+  }
+
+  /** A valid session for the account: cached, or one refresh shared by every concurrent caller. */
+  function session(cred: Credential): Promise<Session> {
+    const e = entry(cred);
+    if (e.session && e.session.expiresAt - opts.refreshMarginMs > now()) return Promise.resolve(e.session);
+    if (!e.refreshing) {
+      // Not tied to one caller's signal: other requests wait on the same refresh.
+      e.refreshing = opts.dialect
+        .login(cred)
+        .then(
+          (s) => {
+            e.session = s;
+            e.deadUntil = 0;
+            return s;
+          },
+          (err) => {
+            if (err instanceof UpstreamAuthError) {
+              e.deadUntil = now() + deadCooldownMs;
+              throw new TokenRejectedError(err.message.replace(/^StepChat session rejected: /, ''));
+            }
+            throw err;
+          },
+        )
+        .finally(() => {
+          e.refreshing = undefined;
+        });
+    }
+    return e.refreshing;
+  }
+
+  /** Forgets a session the upstream refused, unless a newer one replaced it already. */
+  function invalidate(cred: Credential, stale: Session): void {
+    const e = entry(cred);
+    if (e.session === stale) e.session = undefined;
+  }
+
+  /** Runs `call` with the account's session; on a stale-session reply refreshes once and retries. */
+  async function withSession<T>(cred: Credential, call: (s: Session) => Promise<T>): Promise<T> {
+    const first = await session(cred);
+    try {
+      return await call(first);
+    } catch (err) {
+      if (!(err instanceof UpstreamAuthError)) throw err;
+      invalidate(cred, first);
+      const second = await session(cred);
+      try {
+        return await call(second);
+      } catch (again) {
+        if (again instanceof UpstreamAuthError) {
+          invalidate(cred, second);
+          entry(cred).deadUntil = now() + deadCooldownMs;
+          throw new TokenRejectedError(again.message.replace(/^StepChat session rejected: /, ''));
+        }
+        throw again;
+      }
+    }
+  }
+
+  /** Whether the upstream accepts the account now (always a fresh login). */
+  async function check(cred: Credential): Promise<boolean> {
+    const e = entry(cred);
+    e.session = undefined;
+    try {
+      await session(cred);
+      return true;
+    } catch (err) {
+      if (err instanceof TokenRejectedError) return false;
+      throw err;
+    }
+  }
+
+  function stats() {
+    let inflight = 0;
+    for (const e of entries) inflight += e[1].inflight;
+    return { accounts: entries.size, inflight };
+  }
+
+  return { candidates, lease, session, invalidate, withSession, check, stats };
+}
+
+export type TokenPool = ReturnType<typeof createTokenPool>;

@@ -1,0 +1,125 @@
+import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
+import { decodeEnvelopes, encodeEnvelope, EnvelopeError, type Envelope } from '../connect-codec.js';
+import { brief, ClientGoneError, UpstreamAuthError, UpstreamError, UpstreamTimeoutError } from '../errors.js';
+
+export interface HttpOptions {
+  baseUrl: string;
+  connectTimeoutMs: number;
+  headersTimeoutMs: number;
+  bodyTimeoutMs: number;
+}
+
+const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
+
+/** Turns any failure of an upstream call into one of the domain errors. */
+export function upstreamFailure(err: unknown, what: string, signal?: AbortSignal): Error {
+  if (signal?.aborted) return new ClientGoneError();
+  const e = err as Error & { code?: string };
+  if (typeof e?.code === 'string' && e.code.startsWith('STEP_')) return e;
+  if (e?.code && TIMEOUT_CODES.has(e.code)) return new UpstreamTimeoutError(what);
+  if (e instanceof EnvelopeError) return new UpstreamError(`${what}: ${e.message}`);
+  if (e instanceof undiciErrors.UndiciError || e?.code) return new UpstreamError(`${what}: ${e.code ?? e.name} ${brief(e.message, 80)}`);
+  return new UpstreamError(`${what}: ${brief(e?.message ?? e, 120)}`);
+}
+
+/** Maps a Connect error body (`{code, message}`) and its HTTP status to a domain error. */
+export function connectFailure(status: number, body: unknown, what: string): Error {
+  const { code, message } = (body ?? {}) as { code?: unknown; message?: unknown };
+  const detail = `${what} answered ${status}${code ? ` ${String(code)}` : ''}${message ? `: ${brief(message)}` : ''}`;
+  if (code === 'unauthenticated' || status === 401) return new UpstreamAuthError(detail);
+  if (code === 'deadline_exceeded' || status === 504 || status === 408) return new UpstreamTimeoutError(detail);
+  return new UpstreamError(detail);
+}
+
+/**
+ * The one undici dispatcher every upstream call goes through, with explicit connect, header and
+ * body timeouts, and the two Connect call shapes (unary JSON, server-streaming envelopes).
+ */
+export function createHttp(opts: HttpOptions) {
+  const base = new URL(opts.baseUrl);
+  const origin = base.origin;
+  const prefix = base.pathname.replace(/\/+$/, '');
+  const agent = new Agent({
+    connect: { timeout: opts.connectTimeoutMs },
+    headersTimeout: opts.headersTimeoutMs,
+    bodyTimeout: opts.bodyTimeoutMs,
+    keepAliveTimeout: 30_000,
+  });
+
+  async function send(options: {
+    method?: Dispatcher.HttpMethod;
+    path: string;
+    headers: Record<string, string>;
+    body?: Dispatcher.DispatchOptions['body'];
+    signal?: AbortSignal;
+    what: string;
+  }): Promise<Dispatcher.ResponseData> {
+    try {
+      return await agent.request({
+        origin,
+        path: prefix + options.path,
+        method: options.method ?? 'POST',
+        headers: options.headers,
+        body: options.body,
+        signal: options.signal,
+      });
+    } catch (err) {
+      throw upstreamFailure(err, options.what, options.signal);
+    }
+  }
+
+  async function readJson(res: Dispatcher.ResponseData, what: string, signal?: AbortSignal): Promise<unknown> {
+    let text: string;
+    try {
+      text = await res.body.text();
+    } catch (err) {
+      throw upstreamFailure(err, what, signal);
+    }
+    if (text === '') return {};
+    try {
+      return JSON.parse(text);
+    } catch {
+      if (res.statusCode >= 200 && res.statusCode < 300) throw new UpstreamError(`${what}: reply is not JSON`);
+      return { message: text };
+    }
+  }
+
+  /** A unary Connect call: JSON in, JSON out; non-2xx becomes a domain error. */
+  async function unary<T>(path: string, headers: Record<string, string>, body: unknown, what: string, signal?: AbortSignal): Promise<T> {
+    const res = await send({
+      path,
+      headers: { ...headers, 'content-type': 'application/json' },
+      body: JSON.stringify(body ?? {}),
+      signal,
+      what,
+    });
+    const json = await readJson(res, what, signal);
+    if (res.statusCode < 200 || res.statusCode >= 300) throw connectFailure(res.statusCode, json, what);
+    return json as T;
+  }
+
+  /** A server-streaming Connect call: one request envelope, then the reply's envelopes as they arrive. */
+  async function stream(path: string, headers: Record<string, string>, body: unknown, what: string, signal?: AbortSignal): Promise<AsyncGenerator<Envelope>> {
+    const res = await send({
+      path,
+      headers: { ...headers, 'content-type': 'application/connect+json' },
+      body: encodeEnvelope(body),
+      signal,
+      what,
+    });
+    if (res.statusCode !== 200) throw connectFailure(res.statusCode, await readJson(res, what, signal), what);
+    return guard(decodeEnvelopes(res.body), what, signal);
+  }
+
+  async function* guard(source: AsyncGenerator<Envelope>, what: string, signal?: AbortSignal): AsyncGenerator<Envelope> {
+    try {
+      yield* source;
+    } catch (err) {
+      throw upstreamFailure(err, what, signal);
+    }
+  }
+
+  return { unary, stream, send, readJson, origin, close: () => agent.close() };
+}
+
+export type Http = ReturnType<typeof createHttp>;
