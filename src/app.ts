@@ -1,7 +1,7 @@
 import cors from '@fastify/cors';
 import sensible from '@fastify/sensible';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import Fastify, { type FastifyServerOptions } from 'fastify';
+import Fastify, { LogController, type FastifyServerOptions } from 'fastify';
 import authPlugin from '../plugins/auth.js';
 import configPlugin from '../plugins/config.js';
 import errorHandler from '../plugins/error-handler.js';
@@ -31,7 +31,8 @@ export async function buildApp(config: Config, opts: BuildOptions = {}) {
     logger,
     bodyLimit: config.BODY_LIMIT_BYTES,
     trustProxy: true,
-    disableRequestLogging: config.LOG_LEVEL !== 'debug' && config.LOG_LEVEL !== 'trace',
+    // Per-request "incoming/completed" lines only when debugging: at info they would dominate the log.
+    logController: new LogController({ disableRequestLogging: config.LOG_LEVEL !== 'debug' && config.LOG_LEVEL !== 'trace' }),
     ajv: { customOptions: { coerceTypes: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
@@ -40,7 +41,8 @@ export async function buildApp(config: Config, opts: BuildOptions = {}) {
   await app.register(sensible);
   await app.register(cors, {
     origin: config.CORS_ORIGIN === '*' ? '*' : config.CORS_ORIGIN.split(',').map((s) => s.trim()),
-    allowedHeaders: ['Authorization', 'Content-Type', 'X-Stainless-*', 'X-Requested-With', 'OpenAI-Organization', 'OpenAI-Project'],
+    // No fixed list: the preflight's requested headers are reflected, which covers Authorization,
+    // Content-Type and every X-Stainless-* header the openai SDKs add.
     exposedHeaders: ['x-should-retry', 'retry-after'],
     maxAge: 86_400,
   });

@@ -30,7 +30,9 @@ export async function* runCompletion(
     let events: AsyncIterator<UpstreamEvent> | undefined;
     try {
       const first = await deps.pool.withSession(cred, async (session) => {
-        chatId ??= await deps.dialect.createChat(session, signal);
+        // Not aborted with the client: a chat created upstream whose id we never read would leak.
+        chatId ??= await deps.dialect.createChat(session);
+        if (signal.aborted) throw new ClientGoneError();
         events = deps.dialect.sendMessage(session, chatId, message, signal)[Symbol.asyncIterator]();
         return events.next();
       });

@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { answerFor } from './emulator/index.js';
+import { collectStream, parseSse, startStack, type Stack } from './helpers.js';
+
+describe('chat completions against the emulator', () => {
+  let s: Stack;
+  before(async () => {
+    s = await startStack();
+  });
+  after(async () => {
+    await s.settled();
+    await s.close();
+  });
+
+  test('a non-streamed completion returns exactly the upstream answer', async () => {
+    const prompt = 'Tell me about the Yangtze 长江 🌊';
+    const res = await s.client().chat.completions.create({ model: 'step', messages: [{ role: 'user', content: prompt }] });
+    assert.equal(res.object, 'chat.completion');
+    assert.equal(res.choices.length, 1);
+    assert.equal(res.choices[0]!.message.role, 'assistant');
+    assert.equal(res.choices[0]!.message.content, answerFor(prompt).join(''));
+    assert.equal(res.choices[0]!.finish_reason, 'stop');
+    assert.ok(res.usage!.prompt_tokens > 0 && res.usage!.completion_tokens > 0);
+    assert.equal(res.usage!.total_tokens, res.usage!.prompt_tokens + res.usage!.completion_tokens);
+  });
+
+  test('a streamed completion returns exactly the upstream answer', async () => {
+    const prompt = 'stream me a poem 关于月亮';
+    const stream = await s.client().chat.completions.create({ model: 'step', messages: [{ role: 'user', content: prompt }], stream: true });
+    const { content, chunks } = await collectStream(stream);
+    assert.equal(content, answerFor(prompt).join(''));
+    assert.ok(chunks.length > 3);
+    assert.equal(new Set(chunks.map((c) => c.id)).size, 1, 'one id on every chunk');
+  });
+
+  test('200 streamed completions in a row under random fragmentation lose no character', async () => {
+    const client = s.client();
+    for (let i = 0; i < 200; i++) {
+      const prompt = `question ${i} 第${i}个问题`;
+      const stream = await client.chat.completions.create({ model: 'step', messages: [{ role: 'user', content: prompt }], stream: true });
+      const { content } = await collectStream(stream);
+      assert.equal(content, answerFor(prompt).join(''), `completion ${i}`);
+    }
+  });
+
+  test('the SSE stream has the framing, headers and chunk shapes OpenAI clients expect', async () => {
+    const res = await s.post({ model: 'step', messages: [{ role: 'user', content: 'framing' }], stream: true, stream_options: { include_usage: true } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+    assert.match(res.headers.get('cache-control') ?? '', /^no-cache/);
+    assert.equal(res.headers.get('x-accel-buffering'), 'no');
+    assert.equal(res.headers.get('content-encoding'), null);
+    const { data } = parseSse(await res.text());
+    assert.equal(data.at(-1), '[DONE]');
+    const chunks = data.slice(0, -1).map((d) => JSON.parse(d));
+    const usageChunk = chunks.at(-1);
+    assert.deepEqual(usageChunk.choices, []);
+    assert.ok(usageChunk.usage.completion_tokens > 0);
+    const choiceChunks = chunks.slice(0, -1);
+    assert.deepEqual(choiceChunks[0].choices[0].delta, { role: 'assistant', content: '' });
+    const last = choiceChunks.at(-1);
+    assert.deepEqual(last.choices[0].delta, {});
+    assert.equal(last.choices[0].finish_reason, 'stop');
+    for (const c of choiceChunks) {
+      assert.equal(c.object, 'chat.completion.chunk');
+      assert.equal(c.choices[0].index, 0);
+      assert.equal(c.usage, null);
+      assert.equal(typeof c.created, 'number');
+      assert.equal(c.model, 'step');
+    }
+    assert.equal(choiceChunks.map((c) => c.choices[0].delta.content ?? '').join(''), answerFor('framing').join(''));
+  });
+
+  test('without include_usage no usage chunk is sent', async () => {
+    const res = await s.post({ model: 'step', messages: [{ role: 'user', content: 'no usage' }], stream: true });
+    const { data } = parseSse(await res.text());
+    const chunks = data.slice(0, -1).map((d) => JSON.parse(d));
+    assert.ok(chunks.every((c) => c.choices.length === 1 && !('usage' in c)));
+  });
+
+  test('Dify credential validation (max_tokens 5, no stream) gets a chat.completion', async () => {
+    const res = await s.post({ model: 'step', max_tokens: 5, messages: [{ role: 'user', content: 'ping' }] }, { accept: 'application/json' });
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
+    const body = (await res.json()) as any;
+    assert.equal(body.object, 'chat.completion');
+  });
+
+  test('parameters that cannot be honoured are accepted and ignored', async () => {
+    const res = await s.post({
+      model: 'gpt-4o',
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'hello' }] }],
+      temperature: 0.3, top_p: 0.9, presence_penalty: 0, frequency_penalty: 0, user: 'u1', seed: 7, n: 1,
+      response_format: { type: 'text' }, tools: [], max_completion_tokens: 100, logprobs: false,
+      chat_template_kwargs: { x: 1 }, thinking: { type: 'disabled' },
+    });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as any;
+    assert.equal(body.model, 'gpt-4o');
+    assert.equal(body.choices[0].message.content, answerFor('hello').join(''));
+  });
+
+  test('a multi-turn dialogue reaches StepChat as one flattened message ending with the latest question', async () => {
+    await s.client().chat.completions.create({
+      model: 'step',
+      messages: [
+        { role: 'system', content: 'You are terse.' },
+        { role: 'user', content: 'What is 2+2?' },
+        { role: 'assistant', content: '4' },
+        { role: 'user', content: [{ type: 'text', text: 'And times 3?' }] },
+      ],
+    });
+    const sent = s.emu.messages.at(-1)!.text;
+    assert.match(sent, /^system: You are terse\.\nuser: What is 2\+2\?\nassistant: 4\n.+\nuser: And times 3\?$/s);
+  });
+
+  test('citation markers never reach the client and the sources are appended (stream)', async () => {
+    const prompt = 'latest news #search';
+    assert.ok(answerFor(prompt).join('').includes('<web_'), 'the emulator answer has markers');
+    const stream = await s.client().chat.completions.create({ model: 'step', messages: [{ role: 'user', content: prompt }], stream: true });
+    const { content } = await collectStream(stream);
+    assert.doesNotMatch(content, /<(web|url|unknown)_/);
+    assert.match(content, /Sources:\n\[1\] .+ – https?:\/\/\S+\n\[2\] .+ – https?:\/\/\S+\n\[3\] /);
+  });
+
+  test('citation markers never reach the client and the sources are appended (non-stream)', async () => {
+    const res = await s.client().chat.completions.create({ model: 'step', messages: [{ role: 'user', content: 'weather #search' }] });
+    const content = res.choices[0]!.message.content!;
+    assert.doesNotMatch(content, /<(web|url|unknown)_|<we$/);
+    assert.match(content, /Sources:\n\[1\] /);
+    const raw = answerFor('weather #search').join('');
+    assert.ok(content.startsWith(raw.replace(/<(web|url|unknown)_[\w-]*>/g, '')), 'the answer text is otherwise intact');
+  });
+
+  test('every upstream call carries the headers the web app sends', async () => {
+    const seen = s.emu.requests.filter((r) => r.path.includes('SendMessageStream'));
+    assert.ok(seen.length > 0);
+    const h = seen.at(-1)!.headers;
+    assert.equal(h['oasis-appid'], '10200');
+    assert.equal(h['oasis-platform'], 'web');
+    assert.equal(h['connect-protocol-version'], '1');
+    assert.equal(h['oasis-webid'], s.token.split('@')[0]);
+    assert.match(String(h['user-agent']), /Mozilla/);
+    assert.match(String(h.cookie), /Oasis-Token=.+\.\.\..+/);
+  });
+});

@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import OpenAI from 'openai';
+import { buildApp } from '../src/app.js';
+import { loadConfig, type Config } from '../src/config.js';
+import { startEmulator, type Emulator, type EmulatorOptions } from './emulator/index.js';
+
+/** Collects every log line the service writes. */
+export class LogCapture extends Writable {
+  readonly lines: string[] = [];
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
+    this.lines.push(chunk.toString('utf8'));
+    done();
+  }
+  get text(): string {
+    return this.lines.join('');
+  }
+}
+
+export interface Stack {
+  emu: Emulator;
+  app: Awaited<ReturnType<typeof buildApp>>;
+  baseUrl: string;
+  token: string;
+  logs: LogCapture;
+  client(apiKey?: string): OpenAI;
+  /** POST /v1/chat/completions with fetch, for what the SDK hides (headers, raw bytes). */
+  post(body: unknown, headers?: Record<string, string>): Promise<Response>;
+  /** Waits until every upstream chat was deleted (deletion runs in the background). */
+  settled(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Starts the emulator and the service wired to it, both on port 0. */
+export async function startStack(
+  opts: { emulator?: EmulatorOptions; config?: Partial<Config> | ((emu: Emulator) => Partial<Config>) } = {},
+): Promise<Stack> {
+  const emu = await startEmulator({ frames: 20, ...opts.emulator });
+  const account = emu.addAccount();
+  const logs = new LogCapture();
+  const config = loadConfig({}, { STEP_BASE_URL: emu.url, LOG_LEVEL: 'debug', HOST: '127.0.0.1', PORT: 0, ...(typeof opts.config === 'function' ? opts.config(emu) : opts.config) });
+  const app = await buildApp(config, { logStream: logs });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  const baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  const secrets = new Set<string>();
+
+  const stack: Stack = {
+    emu,
+    app,
+    baseUrl,
+    token: account.token,
+    logs,
+    client: (apiKey = account.token) => {
+      secrets.add(apiKey);
+      return new OpenAI({ apiKey, baseURL: `${baseUrl}/v1`, maxRetries: 0, timeout: 30_000 });
+    },
+    post: (body, headers = {}) =>
+      fetch(`${baseUrl}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${account.token}`, ...headers },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      }),
+    settled: () => waitFor(() => emu.stats().liveChats === 0 && app.chatJanitor.stats().pending === 0, 'all upstream chats deleted'),
+    async close() {
+      await app.close();
+      await emu.close();
+      const text = logs.text;
+      for (const s of [...secrets, account.token, account.userToken]) {
+        const secret = s.includes('@') ? s.slice(s.indexOf('@') + 1) : s;
+        assert.ok(!text.includes(secret), 'a token appeared in the service log');
+      }
+    },
+  };
+  return stack;
+}
+
+/** Polls `check` until it holds (or fails after `ms`). */
+export async function waitFor(check: () => boolean, what: string, ms = 5000): Promise<void> {
+  const until = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for: ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** Parses an SSE body into its `data:` payloads and comment lines, checking the framing. */
+export function parseSse(body: string): { data: string[]; comments: string[] } {
+  const data: string[] = [];
+  const comments: string[] = [];
+  assert.ok(body.endsWith('\n\n'), 'SSE body ends with a blank line');
+  for (const block of body.split('\n\n').slice(0, -1)) {
+    for (const line of block.split('\n')) {
+      if (line.startsWith(':')) comments.push(line);
+      else if (line.startsWith('data: ')) data.push(line.slice(6));
+      else assert.fail(`unexpected SSE line: ${JSON.stringify(line)}`);
+    }
+  }
+  return { data, comments };
+}
+
+/** Joins the content deltas of a streamed completion from the SDK. */
+export async function collectStream(stream: AsyncIterable<OpenAI.Chat.Completions.ChatCompletionChunk>) {
+  let content = '';
+  let reasoning = '';
+  const chunks: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
+  for await (const chunk of stream) {
+    chunks.push(chunk);
+    const delta = chunk.choices[0]?.delta as { content?: string | null; reasoning_content?: string } | undefined;
+    content += delta?.content ?? '';
+    reasoning += delta?.reasoning_content ?? '';
+  }
+  return { content, reasoning, chunks };
+}
