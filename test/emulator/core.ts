@@ -1,0 +1,257 @@
+import { randomBytes } from 'node:crypto';
+import { mulberry32, randomSeed, type Rng } from './prng.js';
+import { numericId, type ConnectError } from './http-util.js';
+import type { StreamEnd } from './envelope-writer.js';
+import type {
+  EmulatorOptions,
+  EmulatorStats,
+  FailableCall,
+  ReceivedMessage,
+  RecordedRequest,
+  ResolvedOptions,
+} from './types.js';
+
+// Dialect-independent state: accounts, access tokens, chats, counters and queued
+// failures. Dialects (yuewen.ts, later capy) only translate wire shapes onto it.
+
+/** A user credential: the `deviceId@userToken` pair the gateway is configured with. */
+export interface Account {
+  deviceId: string;
+  userToken: string;
+  revoked: boolean;
+  /** Account settings the legacy dialect changes with UserService calls. */
+  model: string | undefined;
+  searchEnabled: boolean;
+}
+
+/** An issued access token. */
+export interface AccessToken {
+  raw: string;
+  account: Account;
+  expiresAt: number;
+}
+
+/** Why an access token was refused, in the upstream's own words. */
+export type TokenProblem = 'token is invalid' | 'token is expired' | 'oasis-token is embezzled';
+
+export type TokenCheck = { ok: true; token: AccessToken } | { ok: false; problem: TokenProblem };
+
+export interface FailureSpec {
+  status: number;
+  body: object;
+}
+
+const DEFAULT_FAILURE: ConnectError = { code: 'internal', message: 'emulated failure' };
+
+function resolveOptions(opts: EmulatorOptions): ResolvedOptions {
+  return {
+    dialect: opts.dialect ?? 'yuewen',
+    accessTtlMs: opts.accessTtlMs ?? 900_000,
+    fragment: opts.fragment ?? true,
+    frames: opts.frames ?? 20,
+    frameDelayMs: opts.frameDelayMs ?? 0,
+    slowMs: opts.slowMs ?? 3000,
+    seed: opts.seed ?? randomSeed(),
+  };
+}
+
+function base64url(bytes: number): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+// JWT-shaped so a gateway that peeks at `exp` works; the server-side expiry in
+// `expiresAt` is what counts, which lets tests expire tokens behind the gateway's back.
+function accessTokenRaw(account: Account, expiresAt: number): string {
+  const head = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
+  const payload = Buffer.from(
+    JSON.stringify({
+      activated: true,
+      device_id: account.deviceId,
+      exp: Math.floor(expiresAt / 1000),
+      iat: Math.floor(Date.now() / 1000),
+      jti: base64url(9),
+    }),
+  ).toString('base64url');
+  return `${head}.${payload}.${base64url(32)}`;
+}
+
+function emptyCounters(): Omit<EmulatorStats, 'liveChats' | 'activeStreams'> {
+  return {
+    registerDevice: 0,
+    chatsCreated: 0,
+    chatsDeleted: 0,
+    streamsStarted: 0,
+    streamsCompleted: 0,
+    streamsAborted: 0,
+    lastAbortAt: null,
+  };
+}
+
+/** Builds the shared emulator state. */
+export function createCore(initial: EmulatorOptions = {}) {
+  const options = resolveOptions(initial);
+  let rng: Rng = mulberry32(options.seed);
+  const accounts = new Map<string, Account>();
+  const tokens = new Map<string, AccessToken>();
+  const chats = new Map<string, Account>();
+  const failures = new Map<FailableCall, FailureSpec[]>();
+  const messages: ReceivedMessage[] = [];
+  const requests: RecordedRequest[] = [];
+  const activeStreams = new Set<object>();
+  let counters = emptyCounters();
+  let idCounter = 0;
+
+  function addAccount(deviceId?: string, userToken?: string) {
+    const account: Account = {
+      deviceId: deviceId ?? randomBytes(16).toString('hex'),
+      userToken: userToken ?? `ut_${base64url(24)}`,
+      revoked: false,
+      model: undefined,
+      searchEnabled: false,
+    };
+    accounts.set(account.userToken, account);
+    return { token: `${account.deviceId}@${account.userToken}`, deviceId: account.deviceId, userToken: account.userToken };
+  }
+
+  function revokeAccount(userToken: string): void {
+    const account = accounts.get(userToken);
+    if (account) account.revoked = true;
+  }
+
+  /** The live account owning a user (refresh) token, if any. */
+  function accountByUserToken(userToken: string): Account | undefined {
+    const account = accounts.get(userToken);
+    return account && !account.revoked ? account : undefined;
+  }
+
+  function issueAccessToken(account: Account): AccessToken {
+    const expiresAt = Date.now() + options.accessTtlMs;
+    const token: AccessToken = { raw: accessTokenRaw(account, expiresAt), account, expiresAt };
+    tokens.set(token.raw, token);
+    return token;
+  }
+
+  /** Checks an access token against the device that presents it. */
+  function checkAccessToken(raw: string, refreshRaw: string, deviceId: string): TokenCheck {
+    const token = tokens.get(raw);
+    if (!token || token.account.userToken !== refreshRaw) return { ok: false, problem: 'token is invalid' };
+    if (token.account.deviceId !== deviceId) return { ok: false, problem: 'oasis-token is embezzled' };
+    if (Date.now() >= token.expiresAt) return { ok: false, problem: 'token is expired' };
+    return { ok: true, token };
+  }
+
+  function expireAccessTokens(): void {
+    const now = Date.now();
+    for (const token of tokens.values()) token.expiresAt = Math.min(token.expiresAt, now);
+  }
+
+  function createChat(owner: Account): string {
+    const chatId = nextId();
+    chats.set(chatId, owner);
+    counters.chatsCreated++;
+    return chatId;
+  }
+
+  function chatOwnedBy(chatId: string, owner: Account): boolean {
+    return chats.get(chatId) === owner;
+  }
+
+  /** Deletes the chats the account owns; returns how many went. */
+  function deleteChats(chatIds: readonly string[], owner: Account): number {
+    let deleted = 0;
+    for (const id of new Set(chatIds)) {
+      if (chats.get(id) !== owner) continue;
+      chats.delete(id);
+      deleted++;
+    }
+    counters.chatsDeleted += deleted;
+    return deleted;
+  }
+
+  function nextId(): string {
+    idCounter = (idCounter + 1) % 1_000_000;
+    return numericId(idCounter);
+  }
+
+  function failNext(call: FailableCall, status: number, body?: object): void {
+    const queue = failures.get(call) ?? [];
+    queue.push({ status, body: body ?? DEFAULT_FAILURE });
+    failures.set(call, queue);
+  }
+
+  /** The queued failure for this call, consumed. */
+  function takeFailure(call: FailableCall): FailureSpec | undefined {
+    return failures.get(call)?.shift();
+  }
+
+  /** Counts a stream as started and returns the callback that counts how it settled. */
+  function trackStream(): (how: StreamEnd) => void {
+    const handle = {};
+    activeStreams.add(handle);
+    counters.streamsStarted++;
+    return (how) => {
+      if (!activeStreams.delete(handle)) return;
+      if (how === 'ended') counters.streamsCompleted++;
+      if (how === 'aborted') {
+        counters.streamsAborted++;
+        counters.lastAbortAt = Date.now();
+      }
+    };
+  }
+
+  function stats(): EmulatorStats {
+    return { ...counters, liveChats: chats.size, activeStreams: activeStreams.size };
+  }
+
+  function configure(patch: Partial<EmulatorOptions>): void {
+    if (patch.dialect !== undefined && patch.dialect !== options.dialect) {
+      throw new Error(`cannot switch dialect of a running emulator from ${options.dialect} to ${patch.dialect}`);
+    }
+    const { port: _port, dialect: _dialect, ...rest } = patch;
+    // Only known keys: the control API passes whatever JSON it was sent.
+    for (const [key, value] of Object.entries(rest)) {
+      if (value !== undefined && key in options) Object.assign(options, { [key]: value });
+    }
+    if (patch.seed !== undefined) rng = mulberry32(patch.seed);
+  }
+
+  // Chats go too, so liveChats stays created - deleted; arrays are cleared in place
+  // because tests may hold a reference to them.
+  function reset(): void {
+    counters = emptyCounters();
+    messages.length = 0;
+    requests.length = 0;
+    chats.clear();
+    failures.clear();
+  }
+
+  return {
+    options,
+    messages,
+    requests,
+    /** A per-stream seed drawn from the emulator PRNG, so one seed replays a whole run. */
+    streamSeed: (): number => Math.floor(rng() * 2 ** 32),
+    nextId,
+    addAccount,
+    revokeAccount,
+    accountByUserToken,
+    issueAccessToken,
+    checkAccessToken,
+    expireAccessTokens,
+    createChat,
+    chatOwnedBy,
+    deleteChats,
+    failNext,
+    takeFailure,
+    trackStream,
+    countRegisterDevice: (): void => {
+      counters.registerDevice++;
+    },
+    stats,
+    configure,
+    reset,
+  };
+}
+
+/** The shared state every dialect works on. */
+export type EmulatorCore = ReturnType<typeof createCore>;

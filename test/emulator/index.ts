@@ -1,0 +1,106 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { CONTROL_PREFIX, createControlHandler } from './control.js';
+import { createCore, type EmulatorCore } from './core.js';
+import { sendJson, type RouteHandler } from './http-util.js';
+import type {
+  Dialect,
+  EmulatorOptions,
+  EmulatorStats,
+  FailableCall,
+  ReceivedMessage,
+  RecordedRequest,
+} from './types.js';
+import { createYuewenRoutes } from './yuewen.js';
+
+// The StepChat emulator: a real HTTP server speaking the upstream's wire protocol,
+// written apart from src/ so that it checks the gateway instead of sharing its bugs.
+
+export type { Dialect, EmulatorOptions, EmulatorStats, FailableCall, ReceivedMessage, RecordedRequest };
+export { answerFor, visibleAnswer, searchResultsFor, MARKER_PATTERN, type SearchResult } from './answer.js';
+export { YUEWEN_PATHS } from './yuewen.js';
+
+/** A running emulator. */
+export interface Emulator {
+  /** e.g. http://127.0.0.1:41234 (no trailing slash). */
+  url: string;
+  /** Creates (or re-enables) an account; `token` is `${deviceId}@${userToken}`. */
+  addAccount(deviceId?: string, userToken?: string): { token: string; deviceId: string; userToken: string };
+  /** RegisterDevice with this user token fails 401 from now on. */
+  revokeAccount(userToken: string): void;
+  /** Every access token issued so far becomes expired now. */
+  expireAccessTokens(): void;
+  stats(): EmulatorStats;
+  /** Every SendMessageStream request body received, in order. */
+  messages: ReceivedMessage[];
+  /** Every request but the control API's, in order. */
+  requests: RecordedRequest[];
+  configure(opts: Partial<EmulatorOptions>): void;
+  /** The next call of that kind answers `status` with `body` (default an `internal` Connect error). */
+  failNext(call: FailableCall, status: number, body?: object): void;
+  /** Clears counters, messages, requests, chats and queued failures; keeps accounts and tokens. */
+  reset(): void;
+  close(): Promise<void>;
+}
+
+const DIALECTS: Record<Dialect, (core: EmulatorCore) => Map<string, RouteHandler>> = {
+  yuewen: createYuewenRoutes,
+};
+
+/** Starts an emulator on 127.0.0.1 (port 0 unless `opts.port`). */
+export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulator> {
+  const core = createCore(opts);
+  const routes = DIALECTS[core.options.dialect](core);
+  const control = createControlHandler(core);
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = new URL(req.url ?? '/', 'http://emulator').pathname;
+    if (path.startsWith(CONTROL_PREFIX)) return control(req, res, path);
+    core.requests.push({ method: req.method ?? '', path, headers: { ...req.headers } });
+    const route = routes.get(path);
+    if (route) return route(req, res);
+    req.resume();
+    sendJson(res, 404, { code: 'not_found', message: `no route for ${req.method} ${path}` });
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      // A client that left mid-body lands here too; nothing to answer then.
+      if (!res.headersSent && !res.destroyed) {
+        sendJson(res, 500, { code: 'internal', message: `emulator: ${(err as Error).message}` });
+      } else {
+        res.destroy();
+      }
+    });
+  });
+  // Small writes must leave at once, or fragmentation would be undone by Nagle.
+  server.on('connection', (socket) => socket.setNoDelay(true));
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    addAccount: core.addAccount,
+    revokeAccount: core.revokeAccount,
+    expireAccessTokens: core.expireAccessTokens,
+    stats: core.stats,
+    messages: core.messages,
+    requests: core.requests,
+    configure: core.configure,
+    failNext: core.failNext,
+    reset: core.reset,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((err) => (err ? reject(err) : resolve()));
+        // Stalled streams and idle keep-alive sockets would hold close() forever.
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,64 @@
+/** Upstream dialects the emulator can speak; `capy` will join later. */
+export type Dialect = 'yuewen';
+
+/** Options of {@link startEmulator}; everything but `dialect` and `port` can change at run time. */
+export interface EmulatorOptions {
+  dialect?: Dialect;
+  /** Access token lifetime, default 900_000. */
+  accessTtlMs?: number;
+  /** Random fragmentation/merging of stream bytes, default true. */
+  fragment?: boolean;
+  /** Number of textEvent frames per answer, default 20 (`#len:N` overrides per message). */
+  frames?: number;
+  /** Delay between frames, default 0 (writes still yield to the event loop). */
+  frameDelayMs?: number;
+  /** Delay used by `#fault:slow`, default 3000. */
+  slowMs?: number;
+  /** PRNG seed for fragmentation and event layout; default random. */
+  seed?: number;
+  /** TCP port on 127.0.0.1, default 0 (any free port). Only read at start. */
+  port?: number;
+}
+
+/** Counters, as tests and the control API see them. */
+export interface EmulatorStats {
+  /** RegisterDevice calls (access-token requests), failed ones included. */
+  registerDevice: number;
+  chatsCreated: number;
+  chatsDeleted: number;
+  /** created - deleted. */
+  liveChats: number;
+  streamsStarted: number;
+  streamsCompleted: number;
+  /** The client closed the connection before the emulator finished. */
+  streamsAborted: number;
+  activeStreams: number;
+  /** Date.now() when a client last closed a stream connection early. */
+  lastAbortAt: number | null;
+}
+
+/** One SendMessageStream request, recorded as it arrives; `answer` grows as frames are written. */
+export interface ReceivedMessage {
+  chatId: string;
+  text: string;
+  attachments: unknown[];
+  deviceId: string;
+  /** The answer text actually streamed (textEvent frames joined). */
+  answer: string;
+  /** Account settings when the message arrived (legacy UserService SetModelInUse / EnableSearch). */
+  model: string | null;
+  searchEnabled: boolean;
+}
+
+/** Upstream calls that `failNext` can target. */
+export type FailableCall = 'RegisterDevice' | 'CreateChat' | 'SendMessageStream' | 'DelChat';
+
+/** A request as received, for header assertions. */
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/** The resolved options the emulator runs with. */
+export type ResolvedOptions = Required<Omit<EmulatorOptions, 'seed' | 'port'>> & { seed: number };
