@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin';
 import { parseCredentialList, type ServerAccounts } from '../src/auth.js';
 import { createChatJanitor } from '../src/chat-janitor.js';
+import { createCredentialStore } from '../src/credential-store.js';
 import { splitList } from '../src/credentials.js';
 import { createTokenPool } from '../src/token-pool.js';
 
@@ -18,6 +19,7 @@ export default fp(
     const { config } = app;
     const pool = createTokenPool({
       dialect: app.upstream.dialect,
+      store: createCredentialStore(config.DATA_DIR, app.log),
       refreshMarginMs: config.TOKEN_REFRESH_MARGIN_MS,
       maxConcurrency: config.TOKEN_MAX_CONCURRENCY,
     });

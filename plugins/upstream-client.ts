@@ -1,19 +1,24 @@
 import fp from 'fastify-plugin';
 import type { Config } from '../src/config.js';
+import { CAPY_BASE_URL, createCapyDialect } from '../src/upstream/capy.js';
 import { createHttp } from '../src/upstream/http.js';
 import { createYuewenDialect, YUEWEN_BASE_URL } from '../src/upstream/yuewen.js';
 
-const DEFAULT_BASE_URL: Record<Config['STEP_DIALECT'], string> = { yuewen: YUEWEN_BASE_URL };
+const DIALECTS = {
+  capy: { baseUrl: CAPY_BASE_URL, create: createCapyDialect },
+  yuewen: { baseUrl: YUEWEN_BASE_URL, create: createYuewenDialect },
+} satisfies Record<Config['STEP_DIALECT'], unknown>;
 
 /** The StepChat client: one undici dispatcher and the configured dialect on top of it. */
 export function createUpstream(config: Config) {
+  const chosen = DIALECTS[config.STEP_DIALECT];
   const http = createHttp({
-    baseUrl: config.STEP_BASE_URL || DEFAULT_BASE_URL[config.STEP_DIALECT],
+    baseUrl: config.STEP_BASE_URL || chosen.baseUrl,
     connectTimeoutMs: config.UPSTREAM_CONNECT_TIMEOUT_MS,
     headersTimeoutMs: config.UPSTREAM_HEADERS_TIMEOUT_MS,
     bodyTimeoutMs: config.UPSTREAM_BODY_TIMEOUT_MS,
   });
-  const dialect = createYuewenDialect(http, { accessTtlMs: config.ACCESS_TOKEN_TTL_MS });
+  const dialect = chosen.create(http, { accessTtlMs: config.ACCESS_TOKEN_TTL_MS });
   return { http, dialect };
 }
 

@@ -7,7 +7,13 @@ import { collectCompletion, streamChunks } from '../src/openai-format.js';
 
 /** POST /v1/chat/completions, streaming (SSE) or not, as the body's `stream` says. */
 const chatCompletions: FastifyPluginAsyncTypebox = async (app) => {
-  const deps = { pool: app.tokenPool, dialect: app.upstream.dialect, discardChat: app.chatJanitor.discardChat };
+  const deps = {
+    pool: app.tokenPool,
+    dialect: app.upstream.dialect,
+    discardChat: app.chatJanitor.discardChat,
+    reasoningOutput: app.config.REASONING_OUTPUT,
+  };
+  const planOptions = { models: app.modelCatalog, searchDefault: app.config.SEARCH_DEFAULT };
 
   app.post(
     '/v1/chat/completions',
@@ -16,7 +22,7 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (app) => {
       preHandler: app.authenticate,
     },
     async (request, reply) => {
-      const plan = planCompletion(request.body);
+      const plan = planCompletion(request.body, { ...planOptions, log: request.log });
       const signal = abortOnClose(reply.raw);
       const { deltas, counter, meta } = startCompletion(deps, request.credentials, plan, signal, request.log);
       if (plan.stream) return reply.eventStream(streamChunks(deltas, meta, counter, plan.includeUsage));

@@ -43,6 +43,7 @@ export const ChatCompletionRequestSchema = Type.Object({
     Type.Union([Type.Object({ include_usage: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])) }), Type.Null()]),
   ),
   use_search: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
+  reasoning_effort: Type.Optional(Type.Union([Type.String(), Type.Null()])),
 });
 export type ChatCompletionRequest = Static<typeof ChatCompletionRequestSchema>;
 

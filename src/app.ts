@@ -5,6 +5,7 @@ import Fastify, { LogController, type FastifyServerOptions } from 'fastify';
 import authPlugin from '../plugins/auth.js';
 import configPlugin from '../plugins/config.js';
 import errorHandler from '../plugins/error-handler.js';
+import modelCatalog from '../plugins/model-catalog.js';
 import ssePlugin from '../plugins/sse-reply.js';
 import tokenPoolPlugin from '../plugins/token-pool.js';
 import upstreamPlugin from '../plugins/upstream-client.js';
@@ -49,6 +50,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}) {
   await app.register(upstreamPlugin);
   await app.register(tokenPoolPlugin);
   await app.register(authPlugin);
+  await app.register(modelCatalog);
   await app.register(ssePlugin);
 
   await app.register(root);

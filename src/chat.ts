@@ -1,23 +1,34 @@
+import type { FastifyBaseLogger } from 'fastify';
 import type { ChatCompletionRequest } from '../schemas/chat.js';
-import { estimateTokens, translateEvents, TokenCounter, type Delta } from './answer.js';
+import { estimateTokens, translateEvents, TokenCounter, type Delta, type ReasoningOutput } from './answer.js';
 import { runCompletion, type CompletionDeps } from './completion.js';
+import type { ModelCatalog } from './models.js';
 import { completionMeta, type CompletionMeta } from './openai-format.js';
 import { buildPrompt } from './prompt.js';
-import type { FastifyBaseLogger } from 'fastify';
 import type { Credential, OutgoingMessage } from './upstream/types.js';
 
-export const DEFAULT_MODEL = 'step';
+export interface PlanOptions {
+  models: ModelCatalog;
+  searchDefault: boolean;
+  log: FastifyBaseLogger;
+}
 
 /** What a chat-completion request asks of the upstream, checked and translated. */
-export function planCompletion(body: ChatCompletionRequest) {
-  const model = body.model?.trim() || DEFAULT_MODEL;
+export function planCompletion(body: ChatCompletionRequest, opts: PlanOptions) {
+  const requested = body.model?.trim() || 'step';
+  const choice = opts.models.resolve(requested);
+  if (choice.unknown) opts.log.info({ requested, model: choice.model }, 'unknown model name; using the default model');
   const text = buildPrompt(body.messages);
-  const message: OutgoingMessage = { text, attachments: [], model, search: body.use_search ?? undefined };
+  // An explicit use_search wins over the model suffix, which wins over the default.
+  const search = body.use_search ?? choice.search ?? opts.searchDefault;
+  const effort = body.reasoning_effort?.trim().toLowerCase();
+  const reasoning = choice.reasoning === true || (!!effort && effort !== 'none');
+  const message: OutgoingMessage = { text, attachments: [], model: choice.model, search, reasoning };
   return {
     message,
     stream: body.stream === true,
     includeUsage: body.stream_options?.include_usage === true,
-    meta: completionMeta(model, estimateTokens(text)),
+    meta: completionMeta(requested, estimateTokens(text)),
   };
 }
 
@@ -25,13 +36,13 @@ export type CompletionPlan = ReturnType<typeof planCompletion>;
 
 /** Starts the completion upstream and returns its client deltas with the running token count. */
 export function startCompletion(
-  deps: CompletionDeps,
+  deps: CompletionDeps & { reasoningOutput: ReasoningOutput },
   creds: Credential[],
   plan: CompletionPlan,
   signal: AbortSignal,
   log: FastifyBaseLogger,
 ): { deltas: AsyncGenerator<Delta>; counter: TokenCounter; meta: CompletionMeta } {
   const counter = new TokenCounter();
-  const deltas = translateEvents(runCompletion(deps, creds, plan.message, signal, log), counter);
+  const deltas = translateEvents(runCompletion(deps, creds, plan.message, signal, log), counter, deps.reasoningOutput);
   return { deltas, counter, meta: plan.meta };
 }

@@ -1,8 +1,11 @@
 import { TokenRejectedError, TokensBusyError, UpstreamAuthError } from './errors.js';
+import type { CredentialStore } from './credential-store.js';
 import type { Credential, Dialect, Session } from './upstream/types.js';
 
 export interface TokenPoolOptions {
   dialect: Dialect;
+  /** Where rotated secrets survive restarts; optional. */
+  store?: CredentialStore;
   refreshMarginMs: number;
   /** Concurrent completions allowed per token; 0 = unlimited. */
   maxConcurrency: number;
@@ -15,6 +18,8 @@ export interface TokenPoolOptions {
 
 interface Entry {
   cred: Credential;
+  /** The secret to log in with: the newest one the upstream handed out, else the user's. */
+  current: Credential;
   inflight: number;
   session?: Session;
   refreshing?: Promise<Session>;
@@ -43,7 +48,9 @@ export function createTokenPool(opts: TokenPoolOptions) {
     let e = entries.get(cred.id);
     if (!e) {
       if (entries.size >= maxEntries) evictIdle();
-      e = { cred, inflight: 0, deadUntil: 0, lastUsed: now() };
+      const stored = opts.store?.get(cred.id);
+      const current = stored ? { ...cred, secret: stored.secret } : cred;
+      e = { cred, current, inflight: 0, deadUntil: 0, lastUsed: now() };
       entries.set(cred.id, e);
     }
     return e;
@@ -88,12 +95,16 @@ export function createTokenPool(opts: TokenPoolOptions) {
     if (!e.refreshing) {
       // Not tied to one caller's signal: other requests wait on the same refresh.
       e.refreshing = opts.dialect
-        .login(cred)
+        .login(e.current)
         .then(
           (s) => {
-            e.session = s;
+            if (s.rotatedSecret && s.rotatedSecret !== e.current.secret) {
+              e.current = { ...e.current, secret: s.rotatedSecret };
+              opts.store?.set(cred.id, cred.deviceId, s.rotatedSecret);
+            }
+            e.session = { ...s, account: cred.id };
             e.deadUntil = 0;
-            return s;
+            return e.session;
           },
           (err) => {
             if (err instanceof UpstreamAuthError) {

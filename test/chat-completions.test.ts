@@ -1,7 +1,18 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { answerFor } from './emulator/index.js';
-import { collectStream, parseSse, startStack, type Stack } from './helpers.js';
+import { collectStream, DIALECT, parseSse, startStack, type Stack } from './helpers.js';
+
+/** The answer a client should see for an emulator answer with markers: `[n]` for web markers. */
+function numbered(raw: string, sources: number): string {
+  const ids = new Map<string, number>();
+  return raw.replace(/<(web|url|unknown)_([\w-]*)>/g, (_m, kind: string, id: string) => {
+    if (kind !== 'web') return '';
+    if (!ids.has(id)) ids.set(id, ids.size + 1);
+    const n = ids.get(id)!;
+    return n <= sources ? `[${n}]` : '';
+  });
+}
 
 describe('chat completions against the emulator', () => {
   let s: Stack;
@@ -130,11 +141,12 @@ describe('chat completions against the emulator', () => {
     assert.doesNotMatch(content, /<(web|url|unknown)_|<we$/);
     assert.match(content, /Sources:\n\[1\] /);
     const raw = answerFor('weather #search').join('');
-    assert.ok(content.startsWith(raw.replace(/<(web|url|unknown)_[\w-]*>/g, '')), 'the answer text is otherwise intact');
+    assert.equal(content.slice(0, content.indexOf('\n\nSources:')), numbered(raw, 3), 'web markers become [n], the rest is intact');
+    assert.match(content, /\[1\]/);
   });
 
   test('every upstream call carries the headers the web app sends', async () => {
-    const seen = s.emu.requests.filter((r) => r.path.includes('SendMessageStream'));
+    const seen = s.emu.requests.filter((r) => /SendMessageStream|ChatStream/.test(r.path));
     assert.ok(seen.length > 0);
     const h = seen.at(-1)!.headers;
     assert.equal(h['oasis-appid'], '10200');
@@ -143,5 +155,7 @@ describe('chat completions against the emulator', () => {
     assert.equal(h['oasis-webid'], s.token.split('@')[0]);
     assert.match(String(h['user-agent']), /Mozilla/);
     assert.match(String(h.cookie), /Oasis-Token=.+\.\.\..+/);
+    if (DIALECT === 'capy') assert.equal(h['oasis-language'], 'zh');
+    else assert.equal(h['oasis-mode'], '2');
   });
 });

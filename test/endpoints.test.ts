@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { startStack, type Stack } from './helpers.js';
+import { buildApp } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
+import { DIALECT, startStack, type Stack } from './helpers.js';
 
 describe('other endpoints', () => {
   let s: Stack;
@@ -11,8 +13,8 @@ describe('other endpoints', () => {
     await s.close();
   });
 
-  test('GET /v1/models lists step and a vision model in the OpenAI list shape, also via the SDK', async () => {
-    const res = await fetch(`${s.baseUrl}/v1/models`);
+  test('GET /v1/models lists the models in the OpenAI list shape, also via the SDK', async () => {
+    const res = await fetch(`${s.baseUrl}/v1/models`, { headers: { authorization: `Bearer ${s.token}` } });
     assert.equal(res.status, 200);
     const body = (await res.json()) as any;
     assert.equal(body.object, 'list');
@@ -22,11 +24,34 @@ describe('other endpoints', () => {
       assert.equal(typeof m.owned_by, 'string');
     }
     const ids = body.data.map((m: { id: string }) => m.id);
-    assert.ok(ids.includes('step'));
-    assert.ok(ids.some((id: string) => /vision/.test(id)));
+    if (DIALECT === 'yuewen') {
+      assert.ok(ids.includes('step'));
+      assert.ok(ids.some((id: string) => /vision/.test(id)));
+    } else {
+      // The emulator's own list, asked with the caller's token, plus the behaviour variants.
+      for (const id of ['step-auto', 'step-2-16k', 'step3.5-flash', 'deepseek-r1', 'step-auto-search', 'deepseek-r1-think']) assert.ok(ids.includes(id), id);
+    }
     const listed = [];
     for await (const m of s.client().models.list()) listed.push(m.id);
     assert.deepEqual(listed, ids);
+  });
+
+  test('GET /v1/models without any credentials still answers, with the fallback list', async () => {
+    const res = await fetch(`${s.baseUrl}/v1/models`);
+    assert.equal(res.status, 200);
+    assert.ok(((await res.json()) as any).data.length > 0);
+  });
+
+  test('GET /v1/models answers the fallback list when the upstream is down', async () => {
+    const app = await buildApp(loadConfig({}, { STEP_DIALECT: DIALECT, STEP_BASE_URL: 'http://127.0.0.1:1', LOG_LEVEL: 'silent', UPSTREAM_CONNECT_TIMEOUT_MS: 1000 }));
+    try {
+      const res = await app.inject({ url: '/v1/models', headers: { authorization: 'Bearer dev@some-token' } });
+      assert.equal(res.statusCode, 200);
+      const ids = res.json().data.map((m: { id: string }) => m.id);
+      assert.ok(ids.includes(DIALECT === 'capy' ? 'step-auto' : 'step'));
+    } finally {
+      await app.close();
+    }
   });
 
   test('GET /ping answers pong', async () => {

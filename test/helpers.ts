@@ -1,9 +1,15 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import OpenAI from 'openai';
 import { buildApp } from '../src/app.js';
 import { loadConfig, type Config } from '../src/config.js';
 import { startEmulator, type Emulator, type EmulatorOptions } from './emulator/index.js';
+
+/** The upstream dialect the suites run against; `npm test` runs them with each. */
+export const DIALECT: 'capy' | 'yuewen' = process.env.STEP_TEST_DIALECT === 'yuewen' ? 'yuewen' : 'capy';
 
 /** Collects every log line the service writes. */
 export class LogCapture extends Writable {
@@ -26,6 +32,8 @@ export interface Stack {
   client(apiKey?: string): OpenAI;
   /** POST /v1/chat/completions with fetch, for what the SDK hides (headers, raw bytes). */
   post(body: unknown, headers?: Record<string, string>): Promise<Response>;
+  /** Stops the service and starts a new one with the same config and data directory. */
+  restart(): Promise<void>;
   /** Waits until every upstream chat was deleted (deletion runs in the background). */
   settled(): Promise<void>;
   close(): Promise<void>;
@@ -33,17 +41,32 @@ export interface Stack {
 
 /** Starts the emulator and the service wired to it, both on port 0. */
 export async function startStack(
-  opts: { emulator?: EmulatorOptions; config?: Partial<Config> | ((emu: Emulator) => Partial<Config>) } = {},
+  opts: { emulator?: EmulatorOptions; config?: Partial<Config> | ((emu: Emulator) => Partial<Config>); dataDir?: string } = {},
 ): Promise<Stack> {
-  const emu = await startEmulator({ frames: 20, ...opts.emulator });
+  const emu = await startEmulator({ dialect: DIALECT, frames: 20, ...opts.emulator });
   const account = emu.addAccount();
   const logs = new LogCapture();
-  const config = loadConfig({}, { STEP_BASE_URL: emu.url, LOG_LEVEL: 'debug', HOST: '127.0.0.1', PORT: 0, ...(typeof opts.config === 'function' ? opts.config(emu) : opts.config) });
-  const app = await buildApp(config, { logStream: logs });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  const baseUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'step-gateway-test-'));
+  const config = loadConfig(
+    {},
+    {
+      STEP_DIALECT: DIALECT,
+      STEP_BASE_URL: emu.url,
+      LOG_LEVEL: 'debug',
+      HOST: '127.0.0.1',
+      PORT: 0,
+      DATA_DIR: dataDir,
+      ...(typeof opts.config === 'function' ? opts.config(emu) : opts.config),
+    },
+  );
   const secrets = new Set<string>();
+  const serve = async () => {
+    const app = await buildApp(config, { logStream: logs });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const address = app.server.address();
+    return { app, baseUrl: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}` };
+  };
+  const { app, baseUrl } = await serve();
 
   const stack: Stack = {
     emu,
@@ -53,18 +76,23 @@ export async function startStack(
     logs,
     client: (apiKey = account.token) => {
       secrets.add(apiKey);
-      return new OpenAI({ apiKey, baseURL: `${baseUrl}/v1`, maxRetries: 0, timeout: 30_000 });
+      return new OpenAI({ apiKey, baseURL: `${stack.baseUrl}/v1`, maxRetries: 0, timeout: 30_000 });
     },
     post: (body, headers = {}) =>
-      fetch(`${baseUrl}/v1/chat/completions`, {
+      fetch(`${stack.baseUrl}/v1/chat/completions`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${account.token}`, ...headers },
         body: typeof body === 'string' ? body : JSON.stringify(body),
       }),
-    settled: () => waitFor(() => emu.stats().liveChats === 0 && app.chatJanitor.stats().pending === 0, 'all upstream chats deleted'),
+    async restart() {
+      await stack.app.close();
+      Object.assign(stack, await serve());
+    },
+    settled: () => waitFor(() => emu.stats().liveChats === 0 && stack.app.chatJanitor.stats().pending === 0, 'all upstream chats deleted'),
     async close() {
-      await app.close();
+      await stack.app.close();
       await emu.close();
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
       const text = logs.text;
       for (const s of [...secrets, account.token, account.userToken]) {
         const secret = s.includes('@') ? s.slice(s.indexOf('@') + 1) : s;

@@ -8,8 +8,12 @@ export interface Credential {
 
 /** What a dialect needs to call the upstream on behalf of one account. */
 export interface Session {
+  /** The account's fingerprint (Credential.id), for per-account state and logs. */
+  account: string;
   headers: Record<string, string>;
   expiresAt: number;
+  /** The newest long-lived secret when the upstream rotated it; use it for the next login. */
+  rotatedSecret?: string;
 }
 
 export interface SearchResult {
@@ -35,11 +39,22 @@ export type UpstreamEvent =
   | { type: 'search'; results: SearchResult[] }
   | { type: 'done' };
 
+export interface UpstreamModel {
+  id: string;
+  description?: string;
+}
+
 /** The calls every StepChat dialect provides; routes and translation only see this. */
 export interface Dialect {
   readonly name: string;
+  /** The upstream model used when a request names none that is known. */
+  readonly defaultModel: string;
+  /** Models offered when the upstream cannot be asked. */
+  readonly fallbackModels: string[];
   login(cred: Credential, signal?: AbortSignal): Promise<Session>;
   createChat(session: Session, signal?: AbortSignal): Promise<string>;
   sendMessage(session: Session, chatId: string, message: OutgoingMessage, signal?: AbortSignal): AsyncIterable<UpstreamEvent>;
   deleteChat(session: Session, chatId: string, signal?: AbortSignal): Promise<void>;
+  /** The upstream's model list, where the dialect can ask for it. */
+  listModels?(session: Session, signal?: AbortSignal): Promise<UpstreamModel[]>;
 }

@@ -1,31 +1,39 @@
-import { FLAG_END_STREAM } from '../connect-codec.js';
-import { brief, UpstreamAuthError, UpstreamError } from '../errors.js';
+import { UpstreamError } from '../errors.js';
+import { readEventStream, searchEvent, textEvent } from './events.js';
 import type { Http } from './http.js';
 import { accessExpiry, browserHeaders } from './session.js';
-import type { Credential, Dialect, OutgoingMessage, SearchResult, Session, UpstreamEvent } from './types.js';
+import type { Credential, Dialect, OutgoingMessage, Session, UpstreamEvent } from './types.js';
 
 export const YUEWEN_BASE_URL = 'https://yuewen.cn';
 
 const PASSPORT = '/passport/proto.api.passport.v1.PassportService';
 const CHAT = '/api/proto.chat.v1.ChatService';
 const MESSAGE = '/api/proto.chat.v1.ChatMessageService';
+const USER = '/api/proto.user.v1.UserService';
 
-interface TokenPair {
+export interface TokenPair {
   accessToken?: { raw?: string };
   refreshToken?: { raw?: string };
 }
 
-/** The legacy yuewen.cn dialect of PROTOCOL.md. */
+/**
+ * The legacy yuewen.cn dialect of PROTOCOL.md. Web search is an account setting there, switched
+ * with EnableSearch/DisableSearch when a request wants the other state than the account last had;
+ * the model is chosen in the web app only (requests' model names are not sent).
+ */
 export function createYuewenDialect(http: Http, opts: { accessTtlMs: number }): Dialect {
   const base = browserHeaders(http.origin, { 'oasis-mode': '2' });
+  /** Last search state set per account (unknown until this process set it). */
+  const searchState = new Map<string, boolean>();
 
   async function login(cred: Credential, signal?: AbortSignal): Promise<Session> {
     const headers = { ...base, 'oasis-webid': cred.deviceId, cookie: `Oasis-Token=${cred.secret}; Oasis-Webid=${cred.deviceId}` };
     const reply = await http.unary<TokenPair>(`${PASSPORT}/RegisterDevice`, headers, {}, 'RegisterDevice', signal);
     const access = reply.accessToken?.raw;
-    const refresh = reply.refreshToken?.raw ?? cred.secret;
+    const refresh = reply.refreshToken?.raw || cred.secret;
     if (!access) throw new UpstreamError('RegisterDevice returned no access token');
     return {
+      account: cred.id,
       headers: { ...base, 'oasis-webid': cred.deviceId, cookie: `Oasis-Token=${access}...${refresh}; Oasis-Webid=${cred.deviceId}` },
       expiresAt: accessExpiry(access, opts.accessTtlMs),
     };
@@ -41,58 +49,26 @@ export function createYuewenDialect(http: Http, opts: { accessTtlMs: number }): 
     await http.unary(`${CHAT}/DelChat`, session.headers, { chatIds: [chatId] }, 'DelChat', signal);
   }
 
+  async function applySearch(session: Session, search: boolean | undefined, signal?: AbortSignal): Promise<void> {
+    if (search === undefined || searchState.get(session.account) === search) return;
+    const call = search ? 'EnableSearch' : 'DisableSearch';
+    await http.unary(`${USER}/${call}`, session.headers, {}, call, signal);
+    searchState.set(session.account, search);
+  }
+
   async function* sendMessage(session: Session, chatId: string, message: OutgoingMessage, signal?: AbortSignal): AsyncGenerator<UpstreamEvent> {
+    await applySearch(session, message.search, signal);
     const messageInfo: Record<string, unknown> = { text: message.text };
     if (message.attachments.length > 0) messageInfo.attachments = message.attachments;
-    const envelopes = await http.stream(`${MESSAGE}/SendMessageStream`, session.headers, { chatId, messageInfo }, 'SendMessageStream', signal);
-    let events = 0;
-    let sawDone = false;
-    for await (const { flags, data } of envelopes) {
-      const msg = (data ?? {}) as Record<string, any>;
-      if (flags & FLAG_END_STREAM) {
-        if (msg.error) throw streamError(msg.error, events === 0);
-        yield { type: 'done' };
-        return;
-      }
-      events++;
-      if (msg.textEvent) {
-        const text = msg.textEvent.text;
-        if (typeof text === 'string' && text !== '') yield { type: 'text', text };
-      } else if (msg.pipelineEvent?.eventSearch) {
-        const results = searchResults(msg.pipelineEvent.eventSearch.results);
-        if (results.length > 0) yield { type: 'search', results };
-      } else if (msg.doneEvent) {
-        sawDone = true;
-      } else if (msg.error) {
-        throw streamError(msg.error, false);
-      }
-      // startEvent, heartBeatEvent and unknown events carry nothing for the client.
-    }
-    // Tolerate a server that ends after doneEvent without the Connect trailer.
-    if (sawDone) {
-      yield { type: 'done' };
-      return;
-    }
-    throw new UpstreamError('SendMessageStream ended without an end-of-stream trailer');
+    const what = 'SendMessageStream';
+    const envelopes = await http.stream(`${MESSAGE}/SendMessageStream`, session.headers, { chatId, messageInfo }, what, signal);
+    yield* readEventStream(envelopes, what, (msg) => {
+      if (msg.textEvent) return textEvent('text', msg.textEvent.text);
+      if (msg.pipelineEvent?.eventSearch) return searchEvent(msg.pipelineEvent.eventSearch.results);
+      if (msg.doneEvent) return 'done';
+      return undefined; // startEvent, heartBeatEvent and unknown events carry nothing for the client
+    });
   }
 
-  return { name: 'yuewen', login, createChat, sendMessage, deleteChat };
-}
-
-function streamError(error: { code?: unknown; message?: unknown }, beforeAnyEvent: boolean): Error {
-  const detail = `SendMessageStream ${String(error.code ?? 'error')}: ${brief(error.message ?? '')}`;
-  // Only an auth failure before anything was streamed is worth a refresh and retry.
-  if (beforeAnyEvent && error.code === 'unauthenticated') return new UpstreamAuthError(detail);
-  return new UpstreamError(detail);
-}
-
-/** Normalizes search results from either dialect; entries without a URL are dropped. */
-export function searchResults(raw: unknown): SearchResult[] {
-  if (!Array.isArray(raw)) return [];
-  const out: SearchResult[] = [];
-  for (const r of raw) {
-    if (!r || typeof r.url !== 'string' || r.url === '') continue;
-    out.push({ url: r.url, title: typeof r.title === 'string' && r.title ? r.title : r.url, snippet: typeof r.snippet === 'string' ? r.snippet : undefined });
-  }
-  return out;
+  return { name: 'yuewen', defaultModel: 'step', fallbackModels: ['step', 'step-vision'], login, createChat, sendMessage, deleteChat };
 }

@@ -59,9 +59,10 @@ function addMarkers(frames: string[], ids: { a: string; b: string; url: string; 
 /**
  * The textEvent frame texts the emulator streams for a prompt: deterministic,
  * tagged with a short hash of the prompt, `frames` long unless the prompt says `#len:N`.
- * With `#search` the frames carry citation markers, one of them split across two frames.
+ * With `#search` (or `search` true: capy's `config.enableSearch`) the frames carry
+ * citation markers, one of them split across two frames.
  */
-export function answerFor(text: string, frames = 20): string[] {
+export function answerFor(text: string, frames = 20, search?: boolean): string[] {
   const directives = parseDirectives(text);
   const count = Math.max(0, directives.len ?? frames);
   const hash = digest(text);
@@ -71,7 +72,7 @@ export function answerFor(text: string, frames = 20): string[] {
     const words = frameWords(rng, i);
     out.push(i === 0 ? `[${hash.slice(0, 6)}] ${words}` : ` ${words}`);
   }
-  if (directives.search) {
+  if (search ?? directives.search) {
     addMarkers(out, {
       a: hash.slice(6, 12),
       b: hash.slice(12, 18),

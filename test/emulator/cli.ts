@@ -2,6 +2,7 @@ import { startEmulator } from './index.js';
 
 // Runs the emulator as its own process for benchmarks and soak runs:
 //   EMULATOR_PORT=8001 npx tsx test/emulator/cli.ts
+// EMULATOR_DIALECT=capy serves the current upstream instead of the legacy yuewen one.
 // prints {"url","token"} on one line, then serves until SIGINT/SIGTERM.
 // Further tuning goes through the control API (POST /__emulator/config …).
 
@@ -11,7 +12,13 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(1);
 }
 
-const emulator = await startEmulator({ port });
+const dialect = process.env.EMULATOR_DIALECT ?? 'yuewen';
+if (dialect !== 'yuewen' && dialect !== 'capy') {
+  console.error(`EMULATOR_DIALECT must be yuewen or capy, got ${dialect}`);
+  process.exit(1);
+}
+
+const emulator = await startEmulator({ port, dialect });
 const { token } = emulator.addAccount('demo-device', 'demo-token');
 process.stdout.write(`${JSON.stringify({ url: emulator.url, token })}\n`);
 

@@ -11,6 +11,14 @@ import type { EmulatorOptions, FailableCall } from './types.js';
 export const CONTROL_PREFIX = '/__emulator/';
 
 const CALLS: readonly FailableCall[] = ['RegisterDevice', 'CreateChat', 'SendMessageStream', 'DelChat'];
+const CAPY_CALLS: readonly FailableCall[] = [
+  'RefreshToken',
+  'CreateChatSession',
+  'ChatStream',
+  'DeleteChatSession',
+  'GetChatConfig',
+  'UploadImage',
+];
 
 type ControlAction = (body: Record<string, unknown>) => unknown;
 
@@ -23,6 +31,12 @@ function actions(core: EmulatorCore): Map<string, ControlAction> {
     ['GET stats', () => core.stats()],
     ['GET messages', () => core.messages],
     ['GET requests', () => core.requests],
+    ['GET uploads', () => core.uploads],
+    // Out-of-process tests need the rotated refresh token the in-process ones read directly.
+    [
+      'POST refresh-token',
+      (b) => ({ refreshToken: core.currentRefreshToken(optionalString(b.deviceId) ?? '') ?? null }),
+    ],
     ['POST accounts', (b) => core.addAccount(optionalString(b.deviceId), optionalString(b.userToken))],
     [
       'POST revoke',
@@ -46,7 +60,8 @@ function actions(core: EmulatorCore): Map<string, ControlAction> {
       'POST fail-next',
       (b) => {
         const call = b.call as FailableCall;
-        if (!CALLS.includes(call) || typeof b.status !== 'number') throw new Error('expecting {"call","status","body"?}');
+        const known = CALLS.includes(call) || CAPY_CALLS.includes(call);
+        if (!known || typeof b.status !== 'number') throw new Error('expecting {"call","status","body"?}');
         const body = typeof b.body === 'object' && b.body !== null ? b.body : undefined;
         core.failNext(call, b.status, body);
         return {};

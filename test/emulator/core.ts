@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { DEFAULT_MODELS } from './capy-models.js';
 import { mulberry32, randomSeed, type Rng } from './prng.js';
 import { numericId, type ConnectError } from './http-util.js';
 import type { StreamEnd } from './envelope-writer.js';
@@ -7,12 +8,13 @@ import type {
   EmulatorStats,
   FailableCall,
   ReceivedMessage,
+  ReceivedUpload,
   RecordedRequest,
   ResolvedOptions,
 } from './types.js';
 
 // Dialect-independent state: accounts, access tokens, chats, counters and queued
-// failures. Dialects (yuewen.ts, later capy) only translate wire shapes onto it.
+// failures. Dialects (yuewen*.ts, capy*.ts) only translate wire shapes onto it.
 
 /** A user credential: the `deviceId@userToken` pair the gateway is configured with. */
 export interface Account {
@@ -22,6 +24,8 @@ export interface Account {
   /** Account settings the legacy dialect changes with UserService calls. */
   model: string | undefined;
   searchEnabled: boolean;
+  /** The one refresh token that works now: the user token until capy's RefreshToken rotates it. */
+  refreshToken: string;
 }
 
 /** An issued access token. */
@@ -51,6 +55,7 @@ function resolveOptions(opts: EmulatorOptions): ResolvedOptions {
     frames: opts.frames ?? 20,
     frameDelayMs: opts.frameDelayMs ?? 0,
     slowMs: opts.slowMs ?? 3000,
+    models: [...(opts.models ?? DEFAULT_MODELS)],
     seed: opts.seed ?? randomSeed(),
   };
 }
@@ -61,12 +66,14 @@ function base64url(bytes: number): string {
 
 // JWT-shaped so a gateway that peeks at `exp` works; the server-side expiry in
 // `expiresAt` is what counts, which lets tests expire tokens behind the gateway's back.
-function accessTokenRaw(account: Account, expiresAt: number): string {
+// `claims` defaults to yuewen's `device_id`; capy names it `deviceId`, and its guest
+// tokens say `activated: false`.
+export function accessTokenRaw(expiresAt: number, claims: object): string {
   const head = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
   const payload = Buffer.from(
     JSON.stringify({
       activated: true,
-      device_id: account.deviceId,
+      ...claims,
       exp: Math.floor(expiresAt / 1000),
       iat: Math.floor(Date.now() / 1000),
       jti: base64url(9),
@@ -78,6 +85,7 @@ function accessTokenRaw(account: Account, expiresAt: number): string {
 function emptyCounters(): Omit<EmulatorStats, 'liveChats' | 'activeStreams'> {
   return {
     registerDevice: 0,
+    guestTokens: 0,
     chatsCreated: 0,
     chatsDeleted: 0,
     streamsStarted: 0,
@@ -97,19 +105,28 @@ export function createCore(initial: EmulatorOptions = {}) {
   const failures = new Map<FailableCall, FailureSpec[]>();
   const messages: ReceivedMessage[] = [];
   const requests: RecordedRequest[] = [];
+  const uploads: ReceivedUpload[] = [];
+  /** Current refresh token -> account; a rotated-away token is no longer a key. */
+  const byRefreshToken = new Map<string, Account>();
   const activeStreams = new Set<object>();
   let counters = emptyCounters();
   let idCounter = 0;
 
   function addAccount(deviceId?: string, userToken?: string) {
+    const token = userToken ?? `ut_${base64url(24)}`;
     const account: Account = {
       deviceId: deviceId ?? randomBytes(16).toString('hex'),
-      userToken: userToken ?? `ut_${base64url(24)}`,
+      userToken: token,
       revoked: false,
       model: undefined,
       searchEnabled: false,
+      refreshToken: token,
     };
+    // Re-adding an account restarts its refresh chain at the user token.
+    const previous = accounts.get(token);
+    if (previous) byRefreshToken.delete(previous.refreshToken);
     accounts.set(account.userToken, account);
+    byRefreshToken.set(token, account);
     return { token: `${account.deviceId}@${account.userToken}`, deviceId: account.deviceId, userToken: account.userToken };
   }
 
@@ -124,9 +141,32 @@ export function createCore(initial: EmulatorOptions = {}) {
     return account && !account.revoked ? account : undefined;
   }
 
-  function issueAccessToken(account: Account): AccessToken {
+  /** The live account whose current refresh token this is (capy: old rotated tokens are not). */
+  function accountByRefreshToken(raw: string): Account | undefined {
+    const account = byRefreshToken.get(raw);
+    return account && !account.revoked ? account : undefined;
+  }
+
+  /** Strict rotation: a new refresh token, the previous one dead at once. */
+  function rotateRefreshToken(account: Account): string {
+    byRefreshToken.delete(account.refreshToken);
+    account.refreshToken = `rt_${base64url(24)}`;
+    byRefreshToken.set(account.refreshToken, account);
+    return account.refreshToken;
+  }
+
+  /** The refresh token that works now for the latest live account on this device. */
+  function currentRefreshToken(deviceId: string): string | undefined {
+    let found: string | undefined;
+    for (const account of accounts.values()) {
+      if (account.deviceId === deviceId && !account.revoked) found = account.refreshToken;
+    }
+    return found;
+  }
+
+  function issueAccessToken(account: Account, claims: object = { device_id: account.deviceId }): AccessToken {
     const expiresAt = Date.now() + options.accessTtlMs;
-    const token: AccessToken = { raw: accessTokenRaw(account, expiresAt), account, expiresAt };
+    const token: AccessToken = { raw: accessTokenRaw(expiresAt, claims), account, expiresAt };
     tokens.set(token.raw, token);
     return token;
   }
@@ -138,6 +178,11 @@ export function createCore(initial: EmulatorOptions = {}) {
     if (token.account.deviceId !== deviceId) return { ok: false, problem: 'oasis-token is embezzled' };
     if (Date.now() >= token.expiresAt) return { ok: false, problem: 'token is expired' };
     return { ok: true, token };
+  }
+
+  /** An issued (activated) access token, expired or not; guest tokens are never stored. */
+  function findAccessToken(raw: string): AccessToken | undefined {
+    return tokens.get(raw);
   }
 
   function expireAccessTokens(): void {
@@ -221,6 +266,7 @@ export function createCore(initial: EmulatorOptions = {}) {
     counters = emptyCounters();
     messages.length = 0;
     requests.length = 0;
+    uploads.length = 0;
     chats.clear();
     failures.clear();
   }
@@ -229,13 +275,18 @@ export function createCore(initial: EmulatorOptions = {}) {
     options,
     messages,
     requests,
+    uploads,
     /** A per-stream seed drawn from the emulator PRNG, so one seed replays a whole run. */
     streamSeed: (): number => Math.floor(rng() * 2 ** 32),
     nextId,
     addAccount,
     revokeAccount,
     accountByUserToken,
+    accountByRefreshToken,
+    rotateRefreshToken,
+    currentRefreshToken,
     issueAccessToken,
+    findAccessToken,
     checkAccessToken,
     expireAccessTokens,
     createChat,
@@ -246,6 +297,9 @@ export function createCore(initial: EmulatorOptions = {}) {
     trackStream,
     countRegisterDevice: (): void => {
       counters.registerDevice++;
+    },
+    countGuestToken: (): void => {
+      counters.guestTokens++;
     },
     stats,
     configure,

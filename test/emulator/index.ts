@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createCapyRoutes } from './capy.js';
 import { CONTROL_PREFIX, createControlHandler } from './control.js';
 import { createCore, type EmulatorCore } from './core.js';
 import { sendJson, type RouteHandler } from './http-util.js';
@@ -9,6 +10,7 @@ import type {
   EmulatorStats,
   FailableCall,
   ReceivedMessage,
+  ReceivedUpload,
   RecordedRequest,
 } from './types.js';
 import { createYuewenRoutes } from './yuewen.js';
@@ -17,8 +19,18 @@ import { createYuewenRoutes } from './yuewen.js';
 // written apart from src/ so that it checks the gateway instead of sharing its bugs.
 
 export type { Dialect, EmulatorOptions, EmulatorStats, FailableCall, ReceivedMessage, RecordedRequest };
+export type { ReceivedUpload };
 export { answerFor, visibleAnswer, searchResultsFor, MARKER_PATTERN, type SearchResult } from './answer.js';
 export { YUEWEN_PATHS } from './yuewen.js';
+export { CAPY_PATHS } from './capy.js';
+export { DEFAULT_MODELS } from './capy-models.js';
+export {
+  capyAnswerFor,
+  capySearchResultsFor,
+  reasoningFor,
+  type CapyAnswerOptions,
+  type CapySearchResult,
+} from './capy-answer.js';
 
 /** A running emulator. */
 export interface Emulator {
@@ -26,15 +38,19 @@ export interface Emulator {
   url: string;
   /** Creates (or re-enables) an account; `token` is `${deviceId}@${userToken}`. */
   addAccount(deviceId?: string, userToken?: string): { token: string; deviceId: string; userToken: string };
-  /** RegisterDevice with this user token fails 401 from now on. */
+  /** From now on yuewen RegisterDevice with this user token fails 401; capy RefreshToken answers a guest pair. */
   revokeAccount(userToken: string): void;
   /** Every access token issued so far becomes expired now. */
   expireAccessTokens(): void;
   stats(): EmulatorStats;
-  /** Every SendMessageStream request body received, in order. */
+  /** Every SendMessageStream (yuewen) / ChatStream (capy) request body received, in order. */
   messages: ReceivedMessage[];
   /** Every request but the control API's, in order. */
   requests: RecordedRequest[];
+  /** Every file upload received, in order. */
+  uploads: ReceivedUpload[];
+  /** The refresh token that works now for this device (capy rotates it on every RefreshToken). */
+  currentRefreshToken(deviceId: string): string | undefined;
   configure(opts: Partial<EmulatorOptions>): void;
   /** The next call of that kind answers `status` with `body` (default an `internal` Connect error). */
   failNext(call: FailableCall, status: number, body?: object): void;
@@ -45,6 +61,7 @@ export interface Emulator {
 
 const DIALECTS: Record<Dialect, (core: EmulatorCore) => Map<string, RouteHandler>> = {
   yuewen: createYuewenRoutes,
+  capy: createCapyRoutes,
 };
 
 /** Starts an emulator on 127.0.0.1 (port 0 unless `opts.port`). */
@@ -93,6 +110,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     stats: core.stats,
     messages: core.messages,
     requests: core.requests,
+    uploads: core.uploads,
+    currentRefreshToken: core.currentRefreshToken,
     configure: core.configure,
     failNext: core.failNext,
     reset: core.reset,

@@ -1,5 +1,5 @@
-/** Upstream dialects the emulator can speak; `capy` will join later. */
-export type Dialect = 'yuewen';
+/** Upstream dialects the emulator can speak: legacy `yuewen` and the current `capy`. */
+export type Dialect = 'yuewen' | 'capy';
 
 /** Options of {@link startEmulator}; everything but `dialect` and `port` can change at run time. */
 export interface EmulatorOptions {
@@ -18,12 +18,16 @@ export interface EmulatorOptions {
   seed?: number;
   /** TCP port on 127.0.0.1, default 0 (any free port). Only read at start. */
   port?: number;
+  /** Model ids the upstream knows (capy GetChatConfig, ChatStream check); default the four seen live. */
+  models?: string[];
 }
 
 /** Counters, as tests and the control API see them. */
 export interface EmulatorStats {
-  /** RegisterDevice calls (access-token requests), failed ones included. */
+  /** Access-token requests (yuewen RegisterDevice, capy RefreshToken), failed ones included. */
   registerDevice: number;
+  /** capy RefreshToken replies that carried a guest (`activated: false`) token. */
+  guestTokens: number;
   chatsCreated: number;
   chatsDeleted: number;
   /** created - deleted. */
@@ -45,13 +49,37 @@ export interface ReceivedMessage {
   deviceId: string;
   /** The answer text actually streamed (textEvent frames joined). */
   answer: string;
-  /** Account settings when the message arrived (legacy UserService SetModelInUse / EnableSearch). */
+  /** yuewen: account settings (SetModelInUse / EnableSearch); capy: the request's `config`. */
   model: string | null;
   searchEnabled: boolean;
+  /** capy only: `config.enableReasoning`. */
+  reasoning?: boolean;
+}
+
+/** One uploaded file, as any dialect received it. */
+export interface ReceivedUpload {
+  dialect: Dialect;
+  name: string;
+  mime: string;
+  size: number;
 }
 
 /** Upstream calls that `failNext` can target. */
-export type FailableCall = 'RegisterDevice' | 'CreateChat' | 'SendMessageStream' | 'DelChat';
+export type FailableCall =
+  | 'RegisterDevice'
+  | 'CreateChat'
+  | 'SendMessageStream'
+  | 'DelChat'
+  | CapyFailableCall;
+
+/** The capy calls `failNext` can target. */
+export type CapyFailableCall =
+  | 'RefreshToken'
+  | 'CreateChatSession'
+  | 'ChatStream'
+  | 'DeleteChatSession'
+  | 'GetChatConfig'
+  | 'UploadImage';
 
 /** A request as received, for header assertions. */
 export interface RecordedRequest {

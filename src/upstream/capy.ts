@@ -1,0 +1,81 @@
+import { UpstreamAuthError, UpstreamError } from '../errors.js';
+import { readEventStream, searchEvent, textEvent } from './events.js';
+import type { Http } from './http.js';
+import { accessExpiry, browserHeaders, jwtPayload } from './session.js';
+import type { Credential, Dialect, OutgoingMessage, Session, UpstreamEvent, UpstreamModel } from './types.js';
+import type { TokenPair } from './yuewen.js';
+
+export const CAPY_BASE_URL = 'https://www.stepfun.com';
+
+const PASSPORT = '/passport/proto.api.passport.v1.PassportService';
+const AGENT = '/api/agent/capy.agent.v1.AgentService';
+
+/** The current stepfun.com web API (`capy.agent.v1.AgentService`) of PROTOCOL.md. */
+export function createCapyDialect(http: Http, opts: { accessTtlMs: number }): Dialect {
+  const base = browserHeaders(http.origin, { 'oasis-language': 'zh', canary: 'false' });
+  const withDevice = (deviceId: string, token: string) => ({ ...base, 'oasis-webid': deviceId, cookie: `Oasis-Token=${token}; Oasis-Webid=${deviceId}` });
+
+  async function login(cred: Credential, signal?: AbortSignal): Promise<Session> {
+    const reply = await http.unary<TokenPair>(`${PASSPORT}/RefreshToken`, withDevice(cred.deviceId, cred.secret), {}, 'RefreshToken', signal);
+    const access = reply.accessToken?.raw;
+    const refresh = reply.refreshToken?.raw || cred.secret;
+    if (!access) throw new UpstreamError('RefreshToken returned no access token');
+    // Bad credentials still get 200, with a guest token: such a token is dead, never use it.
+    if (jwtPayload(access)?.activated === false) throw new UpstreamAuthError('RefreshToken answered with a guest token (the account token is invalid or revoked)');
+    return {
+      account: cred.id,
+      headers: withDevice(cred.deviceId, `${access}...${refresh}`),
+      expiresAt: accessExpiry(access, opts.accessTtlMs),
+      rotatedSecret: refresh !== cred.secret ? refresh : undefined,
+    };
+  }
+
+  async function createChat(session: Session, signal?: AbortSignal): Promise<string> {
+    const reply = await http.unary<{ chatSession?: { chatSessionId?: string } }>(`${AGENT}/CreateChatSession`, session.headers, {}, 'CreateChatSession', signal);
+    const id = reply.chatSession?.chatSessionId;
+    if (!id) throw new UpstreamError('CreateChatSession returned no chatSessionId');
+    return String(id);
+  }
+
+  async function deleteChat(session: Session, chatSessionId: string, signal?: AbortSignal): Promise<void> {
+    await http.unary(`${AGENT}/DeleteChatSession`, session.headers, { chatSessionId }, 'DeleteChatSession', signal);
+  }
+
+  async function listModels(session: Session, signal?: AbortSignal): Promise<UpstreamModel[]> {
+    const reply = await http.unary<{ modelList?: { model?: string; description?: string }[] }>(`${AGENT}/GetChatConfig`, session.headers, {}, 'GetChatConfig', signal);
+    return (reply.modelList ?? []).filter((m) => typeof m.model === 'string' && m.model).map((m) => ({ id: m.model!, description: m.description }));
+  }
+
+  async function* sendMessage(session: Session, chatSessionId: string, message: OutgoingMessage, signal?: AbortSignal): AsyncGenerator<UpstreamEvent> {
+    const qa: Record<string, unknown> = { content: message.text };
+    if (message.attachments.length > 0) qa.attachments = message.attachments;
+    // `config` must be a sibling of `message`: nested inside it the upstream ignores it.
+    const body = {
+      message: { chatSessionId, content: { userMessage: { qa } } },
+      config: { model: message.model, enableReasoning: message.reasoning === true, enableSearch: message.search === true },
+    };
+    const what = 'ChatStream';
+    const envelopes = await http.stream(`${AGENT}/ChatStream`, session.headers, body, what, signal);
+    yield* readEventStream(envelopes, what, (msg) => {
+      const event = msg.data?.event;
+      if (!event) return undefined;
+      if (event.textEvent) return textEvent('text', event.textEvent.text);
+      if (event.reasoningEvent) return textEvent('reasoning', event.reasoningEvent.text);
+      if (event.pipelineEvent?.eventSearch) return searchEvent(event.pipelineEvent.eventSearch.results);
+      if (event.errorEvent) throw new UpstreamError(`ChatStream error event: ${String(event.errorEvent.message ?? 'unknown')}`.slice(0, 240));
+      if (event.doneEvent) return 'done';
+      return undefined; // startEvent, messageEvent, heartBeatEvent, messageDoneEvent, unknown events
+    });
+  }
+
+  return {
+    name: 'capy',
+    defaultModel: 'step-auto',
+    fallbackModels: ['step-auto', 'step-2-16k', 'step3.5-flash', 'deepseek-r1'],
+    login,
+    createChat,
+    sendMessage,
+    deleteChat,
+    listModels,
+  };
+}

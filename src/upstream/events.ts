@@ -1,0 +1,62 @@
+import { FLAG_END_STREAM, type Envelope } from '../connect-codec.js';
+import { brief, UpstreamAuthError, UpstreamError } from '../errors.js';
+import type { SearchResult, UpstreamEvent } from './types.js';
+
+/** What one upstream message means: an event for the client, the end, or nothing. */
+export type Mapped = UpstreamEvent | 'done' | undefined;
+
+/**
+ * Reads a Connect stream of StepChat messages: `mapMessage` translates each message of the
+ * dialect; the end-of-stream trailer ends it (or fails it), and a stream that stops without one
+ * fails unless the dialect's own done event was seen.
+ */
+export async function* readEventStream(
+  envelopes: AsyncIterable<Envelope>,
+  what: string,
+  mapMessage: (msg: Record<string, any>) => Mapped,
+): AsyncGenerator<UpstreamEvent> {
+  let events = 0;
+  let sawDone = false;
+  for await (const { flags, data } of envelopes) {
+    const msg = (data ?? {}) as Record<string, any>;
+    if (flags & FLAG_END_STREAM) {
+      if (msg.error) throw streamError(what, msg.error, events === 0);
+      yield { type: 'done' };
+      return;
+    }
+    events++;
+    if (msg.error) throw streamError(what, msg.error, false);
+    const mapped = mapMessage(msg);
+    if (mapped === 'done') sawDone = true;
+    else if (mapped) yield mapped;
+  }
+  // Tolerate a server that ends after its done event without the Connect trailer.
+  if (sawDone) {
+    yield { type: 'done' };
+    return;
+  }
+  throw new UpstreamError(`${what} ended without an end-of-stream trailer`);
+}
+
+function streamError(what: string, error: { code?: unknown; message?: unknown }, beforeAnyEvent: boolean): Error {
+  const detail = `${what} ${String(error.code ?? 'error')}: ${brief(error.message ?? '')}`;
+  // Only an auth failure before anything was streamed is worth a refresh and retry.
+  if (beforeAnyEvent && error.code === 'unauthenticated') return new UpstreamAuthError(detail);
+  return new UpstreamError(detail);
+}
+
+/** A text event, unless the text is empty. */
+export function textEvent(type: 'text' | 'reasoning', text: unknown): Mapped {
+  return typeof text === 'string' && text !== '' ? { type, text } : undefined;
+}
+
+/** Normalizes search results from either dialect; entries without a URL are dropped. */
+export function searchEvent(raw: unknown): Mapped {
+  if (!Array.isArray(raw)) return undefined;
+  const results: SearchResult[] = [];
+  for (const r of raw) {
+    if (!r || typeof r.url !== 'string' || r.url === '') continue;
+    results.push({ url: r.url, title: typeof r.title === 'string' && r.title ? r.title : r.url, snippet: typeof r.snippet === 'string' ? r.snippet : undefined });
+  }
+  return results.length > 0 ? { type: 'search', results } : undefined;
+}

@@ -1,0 +1,171 @@
+import type { ServerResponse } from 'node:http';
+import { capyAnswerFor, capySearchEnabled, capySearchResultsFor, reasoningFor } from './capy-answer.js';
+import { capyFailure, capySession, EXPIRED } from './capy-auth.js';
+import { DEFAULT_MODEL } from './capy-models.js';
+import type { EmulatorCore } from './core.js';
+import { parseDirectives, type Directives, type Fault } from './directives.js';
+import { decodeSingleEnvelope, EnvelopeStream } from './envelope-writer.js';
+import { header, readBody, sendJson, type ConnectError, type RouteHandler } from './http-util.js';
+import { mulberry32, type Rng } from './prng.js';
+import type { ReceivedMessage } from './types.js';
+import { checkConnect, EMBEZZLED, oasisDevice } from './yuewen-auth.js';
+
+// ChatStream of the capy dialect. Every reply message is `{"data":{"event":{…}}}`
+// with exactly one event key; errors past the HTTP preamble travel as HTTP 200
+// and an error trailer, as Connect sends them on a stream.
+
+const MID_STREAM_FAULTS: readonly Fault[] = ['error-event', 'error-trailer', 'reset', 'stall'];
+const BAD_REQUEST = 'request must be {"message":{"chatSessionId","content":{"userMessage":{"qa":{"content"}}}}}';
+/** Text frames sent before a mid-stream fault strikes. */
+const FAULT_AFTER_FRAMES = 3;
+
+interface CapyRequest {
+  chatSessionId: string;
+  text: string;
+  attachments: unknown[];
+  model: string;
+  reasoning: boolean;
+  search: boolean;
+}
+
+function field(value: unknown, key: string): unknown {
+  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
+}
+
+// `config` counts only beside `message`: the real upstream silently ignores one
+// nested inside `message`, and a gateway that puts it there must see defaults.
+function parseRequest(body: unknown): CapyRequest | undefined {
+  const message = field(body, 'message');
+  const chatSessionId = field(message, 'chatSessionId');
+  const qa = field(field(field(message, 'content'), 'userMessage'), 'qa');
+  const text = field(qa, 'content');
+  const attachments = field(qa, 'attachments');
+  if (typeof chatSessionId !== 'string' || typeof text !== 'string') return undefined;
+  if (attachments !== undefined && !Array.isArray(attachments)) return undefined;
+  const config = field(body, 'config');
+  const model = field(config, 'model');
+  return {
+    chatSessionId,
+    text,
+    attachments: attachments ?? [],
+    model: typeof model === 'string' && model !== '' ? model : DEFAULT_MODEL,
+    reasoning: field(config, 'enableReasoning') === true,
+    search: field(config, 'enableSearch') === true,
+  };
+}
+
+/** Sends one capy event inside its `data.event` wrapper. */
+function sendEvent(stream: EnvelopeStream, event: Record<string, unknown>): Promise<void> {
+  return stream.send({ data: { event } });
+}
+
+async function trailerOnly(core: EmulatorCore, res: ServerResponse, error: ConnectError): Promise<void> {
+  const stream = new EnvelopeStream(res, { rng: mulberry32(core.streamSeed()), fragment: core.options.fragment });
+  await stream.end({ error });
+}
+
+async function applyFault(stream: EnvelopeStream, fault: Fault): Promise<void> {
+  switch (fault) {
+    case 'error-event':
+      await sendEvent(stream, { errorEvent: { message: 'emulated upstream error' } });
+      return stream.end({});
+    case 'error-trailer':
+      return stream.end({ error: { code: 'internal', message: 'emulated trailer error' } });
+    case 'reset':
+      return stream.reset();
+    default:
+      return stream.waitForClose();
+  }
+}
+
+/** Noise clients must tolerate: heartbeats, and now and then an event kind they do not know. */
+async function maybeNoise(stream: EnvelopeStream, rng: Rng): Promise<void> {
+  if (rng() < 0.15) await sendEvent(stream, { heartBeatEvent: {} });
+  if (rng() < 0.05) await sendEvent(stream, { unknownEvent: { note: 'clients must ignore this' } });
+}
+
+async function streamReasoning(stream: EnvelopeStream, rng: Rng, text: string): Promise<void> {
+  await sendEvent(stream, { pipelineEvent: { type: 'EVENT_TYPE_REASONING', action: 'start' } });
+  for (const frame of reasoningFor(text)) {
+    await maybeNoise(stream, rng);
+    await sendEvent(stream, { reasoningEvent: { text: frame } });
+  }
+  await sendEvent(stream, { pipelineEvent: { type: 'EVENT_TYPE_REASONING', action: 'end' } });
+}
+
+/** start, message, reasoning?, search?, text frames, messageDone, done, trailer. */
+async function streamAnswer(
+  core: EmulatorCore,
+  stream: EnvelopeStream,
+  rng: Rng,
+  msg: ReceivedMessage,
+  directives: Directives,
+): Promise<void> {
+  const frames = capyAnswerFor(msg.text, { search: msg.searchEnabled, frames: core.options.frames });
+  const delayMs = directives.delayMs ?? core.options.frameDelayMs;
+  const fault = MID_STREAM_FAULTS.find((f) => directives.faults.has(f));
+  const faultAt = Math.min(FAULT_AFTER_FRAMES, frames.length);
+  // The slow fault holds back even the response headers.
+  if (directives.faults.has('slow')) await stream.sleep(directives.slowMs ?? core.options.slowMs);
+  await sendEvent(stream, { startEvent: { messageId: core.nextId() } });
+  await sendEvent(stream, { messageEvent: { message: { model: msg.model, meta: {} } } });
+  if (msg.reasoning) await streamReasoning(stream, rng, msg.text);
+  if (capySearchEnabled(msg.text, msg.searchEnabled)) {
+    const results = capySearchResultsFor(msg.text);
+    await sendEvent(stream, { pipelineEvent: { type: 'EVENT_TYPE_SEARCH', action: 'end', eventSearch: { results } } });
+  }
+  for (let i = 0; i <= frames.length && stream.open; i++) {
+    if (fault && i === faultAt) return applyFault(stream, fault);
+    const frame = frames[i];
+    if (frame === undefined) break;
+    if (i > 0 && delayMs > 0) await stream.sleep(delayMs);
+    await maybeNoise(stream, rng);
+    await sendEvent(stream, { textEvent: { text: frame } });
+    if (stream.open) msg.answer += frame;
+  }
+  await sendEvent(stream, { messageDoneEvent: {} });
+  await sendEvent(stream, { doneEvent: {} });
+  await stream.end({});
+}
+
+/** The ChatStream handler. */
+export function chatStream(core: EmulatorCore): RouteHandler {
+  return async (req, res) => {
+    const raw = await readBody(req);
+    const decoded = decodeSingleEnvelope(raw);
+    const parsed = decoded.ok ? parseRequest(decoded.value) : undefined;
+    const msg: ReceivedMessage = {
+      chatId: parsed?.chatSessionId ?? '',
+      text: parsed?.text ?? '',
+      attachments: parsed?.attachments ?? [],
+      deviceId: header(req, 'oasis-webid'),
+      answer: '',
+      model: parsed?.model ?? null,
+      searchEnabled: parsed?.search ?? false,
+      reasoning: parsed?.reasoning ?? false,
+    };
+    core.messages.push(msg);
+    if (capyFailure(core, 'ChatStream', res)) return;
+    if (!checkConnect(req, res, 'application/connect+json')) return;
+    const deviceId = oasisDevice(req, res);
+    if (deviceId === undefined) return;
+    const session = capySession(core, req, deviceId);
+    if (!session.ok && session.error === EMBEZZLED) return sendJson(res, 401, EMBEZZLED);
+    if (!session.ok) return trailerOnly(core, res, session.error);
+    const directives = parseDirectives(msg.text);
+    if (directives.faults.has('401')) return trailerOnly(core, res, EXPIRED);
+    if (!parsed) {
+      const message = decoded.ok ? BAD_REQUEST : decoded.message;
+      return trailerOnly(core, res, { code: 'invalid_argument', message });
+    }
+    if (!core.options.models.includes(parsed.model)) {
+      return trailerOnly(core, res, { code: 'invalid_argument', message: 'unknown model' });
+    }
+    if (!core.chatOwnedBy(parsed.chatSessionId, session.token.account)) {
+      return trailerOnly(core, res, { code: 'not_found', message: 'chat session not found' });
+    }
+    const rng = mulberry32(core.streamSeed());
+    const stream = new EnvelopeStream(res, { rng, fragment: core.options.fragment, onSettle: core.trackStream() });
+    await streamAnswer(core, stream, rng, msg, directives);
+  };
+}
