@@ -98,6 +98,7 @@ export async function startStack(
         const secret = s.includes('@') ? s.slice(s.indexOf('@') + 1) : s;
         assert.ok(!text.includes(secret), 'a token appeared in the service log');
       }
+      assert.ok(!/Oasis-Token=|eyJ[\w-]{10,}\.[\w-]{10,}/.test(text), 'a cookie or access token appeared in the service log');
     },
   };
   return stack;

@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import OpenAI from 'openai';
+import { answerFor } from './emulator/index.js';
+import { parseSse, startStack, waitFor, type Stack } from './helpers.js';
+
+const ask = (content: string, stream = true) => ({ model: 'step', stream, messages: [{ role: 'user' as const, content }] });
+
+describe('keep-alive while the upstream is silent', () => {
+  let s: Stack;
+  before(async () => {
+    s = await startStack({ config: { SSE_KEEPALIVE_MS: 100 }, emulator: { slowMs: 450 } });
+  });
+  after(async () => {
+    await s.settled();
+    await s.close();
+  });
+
+  test('a slow upstream gets headers and ": keep-alive" comments, then the full answer', async () => {
+    const started = Date.now();
+    const res = await s.post(ask('slow start #fault:slow'));
+    assert.equal(res.status, 200);
+    assert.ok(Date.now() - started < 400, 'headers were sent before the upstream answered');
+    const { data, comments } = parseSse(await res.text());
+    assert.ok(comments.length >= 2, `got ${comments.length} keep-alive comments`);
+    assert.ok(comments.every((c) => c === ': keep-alive'));
+    const text = data.slice(0, -1).map((d) => JSON.parse(d).choices[0].delta.content ?? '').join('');
+    assert.equal(text, answerFor('slow start #fault:slow').join(''));
+    assert.equal(data.at(-1), '[DONE]');
+  });
+
+  test('silence between frames is filled with keep-alive comments too', async () => {
+    const res = await s.post(ask('pauses #delay:250 #len:3'));
+    const { data, comments } = parseSse(await res.text());
+    assert.ok(comments.length >= 2);
+    assert.equal(data.at(-1), '[DONE]');
+  });
+});
+
+describe('per-account concurrency limit', () => {
+  let s: Stack;
+  before(async () => {
+    s = await startStack({ config: { TOKEN_MAX_CONCURRENCY: 1, UPSTREAM_BODY_TIMEOUT_MS: 2000 } });
+  });
+  after(async () => {
+    await s.settled();
+    await s.close();
+  });
+
+  test('when every account is busy the answer is 429 with Retry-After, and the SDK raises RateLimitError', async () => {
+    const busy = new AbortController();
+    const first = fetch(`${s.baseUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${s.token}` },
+      body: JSON.stringify(ask('hold the account #fault:stall')),
+      signal: busy.signal,
+    }).then((r) => r.text()).catch(() => '');
+    await waitFor(() => s.emu.stats().activeStreams === 1, 'first stream open');
+    const res = await s.post(ask('second', false));
+    assert.equal(res.status, 429);
+    assert.ok(Number(res.headers.get('retry-after')) > 0);
+    assert.equal(((await res.json()) as any).error.type, 'rate_limit_error');
+    await assert.rejects(s.client().chat.completions.create(ask('third', false)), OpenAI.RateLimitError);
+    busy.abort();
+    await first;
+    await waitFor(() => s.emu.stats().activeStreams === 0, 'first stream closed');
+    await s.settled();
+    const ok = await s.client().chat.completions.create(ask('after', false));
+    assert.equal(ok.choices[0]!.message.content, answerFor('after').join(''));
+  });
+});
