@@ -24,7 +24,8 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const plan = planCompletion(request.body, { ...planOptions, log: request.log });
       const signal = abortOnClose(reply.raw);
-      const { deltas, counter, meta } = startCompletion(deps, request.credentials, plan, signal, request.log);
+      const pooled = request.credentials === app.serverAccounts.tokens;
+      const { deltas, counter, meta } = startCompletion(deps, request.credentials, plan, signal, request.log, pooled);
       if (plan.stream) return reply.eventStream(streamChunks(deltas, meta, counter, plan.includeUsage));
       return collectCompletion(deltas, meta, counter);
     },

@@ -41,8 +41,9 @@ export function startCompletion(
   plan: CompletionPlan,
   signal: AbortSignal,
   log: FastifyBaseLogger,
+  pooled: boolean,
 ): { deltas: AsyncGenerator<Delta>; counter: TokenCounter; meta: CompletionMeta } {
   const counter = new TokenCounter();
-  const deltas = translateEvents(runCompletion(deps, creds, plan.message, signal, log), counter, deps.reasoningOutput);
+  const deltas = translateEvents(runCompletion(deps, creds, plan.message, signal, log, pooled), counter, deps.reasoningOutput);
   return { deltas, counter, meta: plan.meta };
 }

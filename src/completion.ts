@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
-import { ClientGoneError, TokenRejectedError } from './errors.js';
+import { ClientGoneError, NoUsableTokenError, TokenRejectedError, UpstreamRateLimitError } from './errors.js';
 import type { TokenPool } from './token-pool.js';
 import type { Credential, Dialect, OutgoingMessage, UpstreamEvent } from './upstream/types.js';
 
@@ -21,6 +21,8 @@ export async function* runCompletion(
   message: OutgoingMessage,
   signal: AbortSignal,
   log: FastifyBaseLogger,
+  /** The accounts are the server's pool (STEP_TOKENS): all rejected is then a 503, not the client's 401. */
+  pooled = false,
 ): AsyncGenerator<UpstreamEvent> {
   const order = deps.pool.candidates(creds);
   for (let i = 0; i < order.length; i++) {
@@ -44,10 +46,13 @@ export async function* runCompletion(
       events = undefined;
       return;
     } catch (err) {
-      if (err instanceof TokenRejectedError && chatId === undefined && i < order.length - 1) {
-        log.warn({ account: cred.id }, 'StepChat rejected an account; trying the next one');
+      // Nothing was sent yet: another account may do.
+      const accountProblem = err instanceof TokenRejectedError || err instanceof UpstreamRateLimitError;
+      if (accountProblem && chatId === undefined && i < order.length - 1) {
+        log.warn({ account: cred.id, code: (err as { code?: string }).code }, 'account unusable; trying the next one');
         continue;
       }
+      if (pooled && err instanceof TokenRejectedError) throw new NoUsableTokenError('every configured StepChat account was rejected');
       throw err;
     } finally {
       // Abandoned by the consumer mid-stream: close the upstream response too.

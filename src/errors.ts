@@ -14,6 +14,7 @@ export const MalformedTokenError = createError('STEP_MALFORMED_TOKEN', '%s', 401
 export const InvalidApiKeyError = createError('STEP_INVALID_API_KEY', 'Invalid API key', 401);
 export const TokenRejectedError = createError('STEP_TOKEN_REJECTED', 'StepChat rejected the token: %s', 401);
 export const TokensBusyError = createError('STEP_TOKENS_BUSY', 'Every StepChat token is busy; retry shortly', 429);
+export const UpstreamRateLimitError = createError('STEP_UPSTREAM_RATE_LIMITED', 'StepChat is rate-limiting this account: %s', 429);
 export const NoUsableTokenError = createError('STEP_NO_USABLE_TOKEN', 'No StepChat token is usable: %s', 503);
 export const UpstreamError = createError('STEP_UPSTREAM', 'StepChat upstream error: %s', 502);
 export const UpstreamTimeoutError = createError('STEP_UPSTREAM_TIMEOUT', 'StepChat did not answer in time: %s', 504);

@@ -65,7 +65,7 @@ describe('per-account concurrency limit', () => {
     await first;
     await waitFor(() => s.emu.stats().activeStreams === 0, 'first stream closed');
     await s.settled();
-    const ok = await s.client().chat.completions.create(ask('after', false));
+    const ok = await s.client().chat.completions.create({ model: 'step', messages: [{ role: 'user', content: 'after' }] });
     assert.equal(ok.choices[0]!.message.content, answerFor('after').join(''));
   });
 });

@@ -119,6 +119,16 @@ describe('server-side token pool (STEP_TOKENS with API_KEYS)', () => {
     await assert.rejects(s.client('sk-wrong').chat.completions.create(ask('nope')), OpenAI.AuthenticationError);
   });
 
+  test('when StepChat rejects every pool account the answer is 503, not the client\'s 401', async () => {
+    s.emu.failNext('CreateChat', 429, { code: 'resource_exhausted', message: 'slow down' });
+    const res = await s.client(key).chat.completions.create(ask('rate limited once, served by the other'));
+    assert.equal(res.object, 'chat.completion');
+    await s.settled(); // its chat is deleted before the accounts die
+    for (const a of pooled) s.emu.revokeAccount(a.token.split('@')[1]!);
+    s.emu.expireAccessTokens();
+    await assert.rejects(s.client(key).chat.completions.create(ask('all dead')), (err: InstanceType<typeof OpenAI.APIError>) => err.status === 503);
+  });
+
   test('a client may still bring its own StepChat token', async () => {
     await s.client(s.token).chat.completions.create(ask('own token'));
     assert.equal(s.emu.messages.at(-1)!.deviceId, s.token.split('@')[0]);

@@ -1,6 +1,6 @@
 import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
 import { decodeEnvelopes, encodeEnvelope, EnvelopeError, type Envelope } from '../connect-codec.js';
-import { brief, ClientGoneError, UpstreamAuthError, UpstreamError, UpstreamTimeoutError } from '../errors.js';
+import { brief, ClientGoneError, UpstreamAuthError, UpstreamError, UpstreamRateLimitError, UpstreamTimeoutError } from '../errors.js';
 
 export interface HttpOptions {
   baseUrl: string;
@@ -28,6 +28,7 @@ export function connectFailure(status: number, body: unknown, what: string): Err
   const detail = `${what} answered ${status}${code ? ` ${String(code)}` : ''}${message ? `: ${brief(message)}` : ''}`;
   if (code === 'unauthenticated' || status === 401) return new UpstreamAuthError(detail);
   if (code === 'deadline_exceeded' || status === 504 || status === 408) return new UpstreamTimeoutError(detail);
+  if (code === 'resource_exhausted' || status === 429) return new UpstreamRateLimitError(detail);
   return new UpstreamError(detail);
 }
 
