@@ -3,6 +3,7 @@ import { brief, UpstreamAuthError, UpstreamError } from '../errors.js';
 import type { Http } from './http.js';
 import { accessExpiry, browserHeaders } from './session.js';
 import type { Credential, Dialect, OutgoingMessage, SearchResult, Session, UpstreamEvent } from './types.js';
+import { createYuewenFiles } from './yuewen-files.js';
 
 export const YUEWEN_BASE_URL = 'https://yuewen.cn';
 
@@ -76,7 +77,7 @@ export function createYuewenDialect(http: Http, opts: { accessTtlMs: number }): 
     throw new UpstreamError('SendMessageStream ended without an end-of-stream trailer');
   }
 
-  return { name: 'yuewen', login, createChat, sendMessage, deleteChat };
+  return { name: 'yuewen', login, createChat, sendMessage, deleteChat, ...createYuewenFiles(http) };
 }
 
 function streamError(error: { code?: unknown; message?: unknown }, beforeAnyEvent: boolean): Error {
