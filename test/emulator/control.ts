@@ -10,7 +10,7 @@ import type { EmulatorOptions, FailableCall } from './types.js';
 /** Prefix of the control API. */
 export const CONTROL_PREFIX = '/__emulator/';
 
-const CALLS: readonly FailableCall[] = ['RegisterDevice', 'CreateChat', 'SendMessageStream', 'DelChat'];
+const CALLS: readonly FailableCall[] = ['RegisterDevice', 'CreateChat', 'SendMessageStream', 'DelChat', 'Upload', 'GetFileStatus'];
 
 type ControlAction = (body: Record<string, unknown>) => unknown;
 
@@ -23,6 +23,7 @@ function actions(core: EmulatorCore): Map<string, ControlAction> {
     ['GET stats', () => core.stats()],
     ['GET messages', () => core.messages],
     ['GET requests', () => core.requests],
+    ['GET uploads', () => core.uploads],
     ['POST accounts', (b) => core.addAccount(optionalString(b.deviceId), optionalString(b.userToken))],
     [
       'POST revoke',

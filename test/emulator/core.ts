@@ -8,6 +8,7 @@ import type {
   FailableCall,
   ReceivedMessage,
   RecordedRequest,
+  RecordedUpload,
   ResolvedOptions,
 } from './types.js';
 
@@ -52,6 +53,9 @@ function resolveOptions(opts: EmulatorOptions): ResolvedOptions {
     frameDelayMs: opts.frameDelayMs ?? 0,
     slowMs: opts.slowMs ?? 3000,
     seed: opts.seed ?? randomSeed(),
+    uploadPolls: opts.uploadPolls ?? 2,
+    uploadProcessingMs: opts.uploadProcessingMs ?? 0,
+    uploadFailStatus: opts.uploadFailStatus ?? 0,
   };
 }
 
@@ -97,6 +101,7 @@ export function createCore(initial: EmulatorOptions = {}) {
   const failures = new Map<FailableCall, FailureSpec[]>();
   const messages: ReceivedMessage[] = [];
   const requests: RecordedRequest[] = [];
+  const uploads: RecordedUpload[] = [];
   const activeStreams = new Set<object>();
   let counters = emptyCounters();
   let idCounter = 0;
@@ -221,6 +226,7 @@ export function createCore(initial: EmulatorOptions = {}) {
     counters = emptyCounters();
     messages.length = 0;
     requests.length = 0;
+    uploads.length = 0;
     chats.clear();
     failures.clear();
   }
@@ -229,6 +235,7 @@ export function createCore(initial: EmulatorOptions = {}) {
     options,
     messages,
     requests,
+    uploads,
     /** A per-stream seed drawn from the emulator PRNG, so one seed replays a whole run. */
     streamSeed: (): number => Math.floor(rng() * 2 ** 32),
     nextId,

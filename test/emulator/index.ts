@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { CONTROL_PREFIX, createControlHandler } from './control.js';
 import { createCore, type EmulatorCore } from './core.js';
+import { FILES_PREFIX, serveFile } from './file-server.js';
 import { sendJson, type RouteHandler } from './http-util.js';
 import type {
   Dialect,
@@ -10,15 +11,17 @@ import type {
   FailableCall,
   ReceivedMessage,
   RecordedRequest,
+  RecordedUpload,
 } from './types.js';
 import { createYuewenRoutes } from './yuewen.js';
 
 // The StepChat emulator: a real HTTP server speaking the upstream's wire protocol,
 // written apart from src/ so that it checks the gateway instead of sharing its bugs.
 
-export type { Dialect, EmulatorOptions, EmulatorStats, FailableCall, ReceivedMessage, RecordedRequest };
+export type { Dialect, EmulatorOptions, EmulatorStats, FailableCall, ReceivedMessage, RecordedRequest, RecordedUpload };
 export { answerFor, visibleAnswer, searchResultsFor, MARKER_PATTERN, type SearchResult } from './answer.js';
 export { YUEWEN_PATHS } from './yuewen.js';
+export { FILE_FIXTURES, generatedSlice, type FileFixture } from './file-fixtures.js';
 
 /** A running emulator. */
 export interface Emulator {
@@ -35,6 +38,8 @@ export interface Emulator {
   messages: ReceivedMessage[];
   /** Every request but the control API's, in order. */
   requests: RecordedRequest[];
+  /** Every accepted file upload, with its GetFileStatus polls. */
+  uploads: RecordedUpload[];
   configure(opts: Partial<EmulatorOptions>): void;
   /** The next call of that kind answers `status` with `body` (default an `internal` Connect error). */
   failNext(call: FailableCall, status: number, body?: object): void;
@@ -57,6 +62,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     const path = new URL(req.url ?? '/', 'http://emulator').pathname;
     if (path.startsWith(CONTROL_PREFIX)) return control(req, res, path);
     core.requests.push({ method: req.method ?? '', path, headers: { ...req.headers } });
+    if (path.startsWith(FILES_PREFIX)) return serveFile(req, res, new URL(req.url ?? '/', 'http://emulator'));
     const route = routes.get(path);
     if (route) return route(req, res);
     req.resume();
@@ -93,6 +99,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     stats: core.stats,
     messages: core.messages,
     requests: core.requests,
+    uploads: core.uploads,
     configure: core.configure,
     failNext: core.failNext,
     reset: core.reset,

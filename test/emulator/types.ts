@@ -18,6 +18,12 @@ export interface EmulatorOptions {
   seed?: number;
   /** TCP port on 127.0.0.1, default 0 (any free port). Only read at start. */
   port?: number;
+  /** GetFileStatus answers `needFurtherCall: true` this many times per upload first, default 2. */
+  uploadPolls?: number;
+  /** An upload is also not ready before this many ms after it arrived, default 0. */
+  uploadProcessingMs?: number;
+  /** When not 0, the poll that would report an upload ready reports this failure status (12, 22, 59, 404), default 0. */
+  uploadFailStatus?: number;
 }
 
 /** Counters, as tests and the control API see them. */
@@ -51,7 +57,29 @@ export interface ReceivedMessage {
 }
 
 /** Upstream calls that `failNext` can target. */
-export type FailableCall = 'RegisterDevice' | 'CreateChat' | 'SendMessageStream' | 'DelChat';
+export type FailableCall = 'RegisterDevice' | 'CreateChat' | 'SendMessageStream' | 'DelChat' | 'Upload' | 'GetFileStatus';
+
+/** One `PUT /api/storage` the emulator accepted, and the GetFileStatus polls of it. */
+export interface RecordedUpload {
+  id: string;
+  /** `file_name` of the query. */
+  name: string;
+  /** Content-Type. */
+  mime: string;
+  /** Bytes received (equal to Stepchat-Meta-Size, or the upload was refused). */
+  size: number;
+  /** Stepchat-Meta-Width / -Height as sent. */
+  width: string;
+  height: string;
+  sha256: string;
+  deviceId: string;
+  /** Date.now() when the last byte arrived. */
+  uploadedAt: number;
+  /** Date.now() from when processing is over (uploadProcessingMs after uploadedAt). */
+  readyAt: number;
+  /** Date.now() of each GetFileStatus poll. */
+  polls: number[];
+}
 
 /** A request as received, for header assertions. */
 export interface RecordedRequest {
