@@ -48,7 +48,7 @@ export function originFailure(err: unknown, host: string, signal: AbortSignal): 
   if (typeof e?.code === 'string' && e.code.startsWith('STEP_')) return e;
   if (e?.code && TIMEOUTS.has(e.code)) return new AttachmentFetchError(host, 'timed out');
   if (e?.code && NOT_FOUND.has(e.code)) return new AttachmentFetchError(host, 'host not found');
-  return new AttachmentFetchError(host, e?.code ?? 'connection failed');
+  return new AttachmentFetchError(host, e?.code ? `connection failed (${e.code})` : 'connection failed');
 }
 
 /**

@@ -29,7 +29,10 @@ function bodyFor(name: string, bytes: string | null): Body | undefined {
 
 /** Waits until the response can take more, or is gone. */
 async function drained(res: ServerResponse): Promise<void> {
-  await Promise.race([once(res, 'drain'), once(res, 'close')]).catch(() => undefined);
+  // The listener of the event that did not happen is removed, or a long file would pile them up.
+  const done = new AbortController();
+  await Promise.race([once(res, 'drain', { signal: done.signal }), once(res, 'close', { signal: done.signal })]).catch(() => undefined);
+  done.abort();
 }
 
 /**
