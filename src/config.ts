@@ -33,6 +33,7 @@ export const ConfigSchema = Type.Object({
   ATTACHMENT_POLL_INITIAL_MS: Ms(200, 'first file-status poll after an upload'),
   ATTACHMENT_POLL_MAX_MS: Ms(2_000, 'longest interval between file-status polls'),
   ATTACHMENT_POLL_DEADLINE_MS: Ms(60_000, 'give up on an upload the upstream has not processed by then'),
+  ATTACHMENT_GC_EVERY_BYTES: Type.Integer({ minimum: 0, default: 4 * 1024 * 1024, description: 'minor GC hint while relaying files; 0 = never' }),
 });
 
 export type Config = Static<typeof ConfigSchema>;

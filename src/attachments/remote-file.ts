@@ -21,6 +21,8 @@ const sourceOf = (body: Readable): Source => ({ body, chunks: body[Symbol.asyncI
 export interface RemoteOptions {
   maxBytes: number;
   tmpDir: string;
+  /** Told the size of every chunk relayed (see gc-hint.ts). */
+  relayed: (bytes: number) => void;
   filename?: string;
   fallback: string;
 }
@@ -34,6 +36,7 @@ interface Relay {
   maxBytes: number;
   /** The Content-Length the origin announced, which the bytes must match exactly. */
   expected?: number;
+  relayed: (bytes: number) => void;
 }
 
 /**
@@ -54,7 +57,7 @@ export async function remoteFile(client: OriginClient, url: URL, opts: RemoteOpt
     const type = resolveMime(head, single(res.headers['content-type']), given);
     const name = fileName(given, type.mime, opts.fallback);
     const meta = { name, mime: type.mime, width: type.width, height: type.height };
-    const relay = { host, name, signal, maxBytes: opts.maxBytes };
+    const relay = { host, name, signal, maxBytes: opts.maxBytes, relayed: opts.relayed };
     if (ended) {
       checkSize(head.length, name, opts.maxBytes);
       return bufferedFile(head, meta);
@@ -98,6 +101,7 @@ async function* relay(head: Buffer, source: Source, r: Relay): AsyncGenerator<Bu
       const step = await next(source, r.host, r.signal);
       if (step.done) break;
       sent += step.value.length;
+      r.relayed(step.value.length);
       if (sent > r.limit) {
         throw r.expected === undefined ? new AttachmentTooLargeError(r.name, String(r.maxBytes)) : new AttachmentFetchError(r.host, 'it sent more than its Content-Length');
       }
@@ -163,13 +167,20 @@ async function spooledFile(source: Source, head: Buffer, meta: Omit<PreparedFile
         const reader = createReadStream(path);
         readers.add(reader);
         reader.once('close', () => readers.delete(reader));
-        return reader;
+        return Readable.from(metered(reader, r.relayed), { objectMode: false });
       },
       dispose,
     };
   } catch (err) {
     await dispose();
     throw err;
+  }
+}
+
+async function* metered(source: Readable, relayed: (bytes: number) => void): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    relayed((chunk as Buffer).length);
+    yield chunk as Buffer;
   }
 }
 

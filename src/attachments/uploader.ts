@@ -6,6 +6,7 @@ import { AttachmentInvalidError, AttachmentUploadError, ClientGoneError } from '
 import { messageAttachments, type AttachmentSource } from '../prompt.js';
 import type { Dialect, Session, UpstreamAttachment } from '../upstream/types.js';
 import { createAddressPolicy } from './address-guard.js';
+import { createGcHint } from './gc-hint.js';
 import { inlineFile } from './inline-file.js';
 import { createOriginClient, httpUrl } from './origin.js';
 import type { PreparedFile } from './prepared-file.js';
@@ -81,13 +82,14 @@ export function createAttachmentUploader(config: Config, dialect: Dialect) {
   const maxBytes = config.ATTACHMENT_MAX_BYTES;
   const poll = { initialMs: config.ATTACHMENT_POLL_INITIAL_MS, maxMs: config.ATTACHMENT_POLL_MAX_MS, deadlineMs: config.ATTACHMENT_POLL_DEADLINE_MS };
   const live = new Set<PreparedFile>();
+  const relayed = createGcHint(config.ATTACHMENT_GC_EVERY_BYTES);
 
   function prepareOne(source: AttachmentSource, index: number, signal: AbortSignal): Promise<PreparedFile> {
     const fallback = `${source.kind}-${index + 1}`;
     const text = source.url.trim();
     // Anything with a scheme but data: is a URL; httpUrl refuses all but http and https.
     if (/^[a-z][a-z0-9+.-]*:/i.test(text) && !/^data:/i.test(text)) {
-      return remoteFile(origin, httpUrl(text), { maxBytes, tmpDir, filename: source.filename, fallback }, signal);
+      return remoteFile(origin, httpUrl(text), { maxBytes, tmpDir, relayed, filename: source.filename, fallback }, signal);
     }
     return Promise.resolve(inlineFile(text, { filename: source.filename, fallback, maxBytes }));
   }
