@@ -88,22 +88,21 @@ function zip(entries: [string, string][]): Buffer {
   for (const [name, text] of entries) {
     const data = Buffer.from(text, 'utf8');
     const nameBuf = Buffer.from(name, 'utf8');
-    const crc = crc32(data);
-    const local = Buffer.alloc(30);
-    local.writeUInt32LE(0x04034b50, 0);
-    local.writeUInt16LE(20, 4);
-    local.writeUInt32LE(crc, 14);
-    local.writeUInt32LE(data.length, 18);
-    local.writeUInt32LE(data.length, 22);
-    local.writeUInt16LE(nameBuf.length, 26);
-    const central = Buffer.alloc(46);
-    central.writeUInt32LE(0x02014b50, 0);
-    central.writeUInt16LE(20, 4);
-    central.writeUInt16LE(20, 6);
-    central.writeUInt32LE(crc, 16);
-    central.writeUInt32LE(data.length, 20);
-    central.writeUInt32LE(data.length, 24);
-    central.writeUInt16LE(nameBuf.length, 28);
+    // Both headers carry CRC, sizes and name length in the same order, at different offsets.
+    const header = (size: number, signature: number, fieldsAt: number) => {
+      const h = Buffer.alloc(size);
+      h.writeUInt32LE(signature, 0);
+      h.writeUInt32LE(crc32(data), fieldsAt);
+      h.writeUInt32LE(data.length, fieldsAt + 4);
+      h.writeUInt32LE(data.length, fieldsAt + 8);
+      h.writeUInt16LE(nameBuf.length, fieldsAt + 12);
+      return h;
+    };
+    const local = header(30, 0x04034b50, 14);
+    local.writeUInt16LE(20, 4); // version needed
+    const central = header(46, 0x02014b50, 16);
+    central.writeUInt16LE(20, 4); // version made by
+    central.writeUInt16LE(20, 6); // version needed
     central.writeUInt32LE(offset, 42);
     locals.push(local, nameBuf, data);
     centrals.push(central, nameBuf);
