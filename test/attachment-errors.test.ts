@@ -3,9 +3,10 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import OpenAI from 'openai';
 import { FILE_FIXTURES } from './emulator/index.js';
-import { startStack, type Stack } from './helpers.js';
+import { startStack, waitFor, type Stack } from './helpers.js';
 
 type Part = OpenAI.Chat.Completions.ChatCompletionContentPart;
 
@@ -132,6 +133,27 @@ describe('attachment failures are OpenAI-shaped errors and leave no upstream cha
   test('a file still processing at the deadline is a 502', async () => {
     s.emu.configure({ uploadProcessingMs: 5000 });
     assert.match(await expectError([image(pngData)], 502, 'attachment_upload'), /not processed within 300 ms/);
+  });
+
+  test('a client that leaves while its file is processed stops the polling and no chat is created', async () => {
+    chatsBefore = s.emu.stats().chatsCreated;
+    s.emu.configure({ uploadProcessingMs: 5000 });
+    const uploads = s.emu.uploads.length;
+    const leave = new AbortController();
+    const pending = fetch(`${s.baseUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${s.token}` },
+      body: JSON.stringify({ model: 'step', messages: [{ role: 'user', content: [{ type: 'text', text: 'read' }, file(`${s.emu.url}/files/big.pdf?bytes=200000&chunked`)] }] }),
+      signal: leave.signal,
+    }).catch(() => undefined);
+    await waitFor(() => s.emu.uploads.length > uploads && s.emu.uploads.at(-1)!.polls.length > 0, 'the upload is being polled');
+    leave.abort();
+    await pending;
+    // Both looks fall before the 300 ms poll deadline, when polls every 50 ms would go on.
+    await sleep(50);
+    const polls = s.emu.uploads.at(-1)!.polls.length;
+    await sleep(150);
+    assert.equal(s.emu.uploads.at(-1)!.polls.length, polls, 'no poll after the client left');
   });
 
   test('one failing attachment fails the request and the others are not left half-done', async () => {

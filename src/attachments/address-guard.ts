@@ -1,6 +1,7 @@
 import { lookup as dnsLookup, type LookupAddress, type LookupAllOptions } from 'node:dns';
 import { BlockList, isIP, isIPv6 } from 'node:net';
 import { buildConnector } from 'undici';
+import { ConfigError } from '../config.js';
 import { AttachmentForbiddenError } from '../errors.js';
 
 // Ranges an attachment URL may not reach: the service's own host, its network, and the cloud
@@ -97,7 +98,7 @@ export function createAddressPolicy(allowList: string) {
     if (bits !== undefined || family !== 0) {
       const prefix = bits === undefined ? (family === 6 ? 128 : 32) : Number(bits);
       if (family === 0 || extra !== undefined || !Number.isInteger(prefix) || prefix < 0 || prefix > (family === 6 ? 128 : 32)) {
-        throw new Error(`ATTACHMENT_ALLOW_HOSTS: "${raw}" is neither a host name, an IP address nor a CIDR`);
+        throw new ConfigError(`invalid ATTACHMENT_ALLOW_HOSTS: "${raw}" is neither a host name, an IP address nor a CIDR`);
       }
       nets.addSubnet(ip!.replace(/^\[|\]$/g, ''), prefix, family === 6 ? 'ipv6' : 'ipv4');
     } else {
