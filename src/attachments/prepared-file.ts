@@ -34,7 +34,6 @@ const MAX_NAME = 200;
  * (StepChat picks its reader by extension).
  */
 export function fileName(given: string | undefined, mime: string, fallback: string): string {
-  // eslint-disable-next-line no-control-regex
   let name = (given ?? '').replace(/[\u0000-\u001f\u007f/\\]+/g, '_').trim().replace(/^\.+/, '');
   if (name === '') name = fallback;
   if (name.length > MAX_NAME) name = name.slice(0, MAX_NAME);
