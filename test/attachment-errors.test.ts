@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import OpenAI from 'openai';
-import { FILE_FIXTURES } from './emulator/index.js';
+import { FILE_FIXTURES, yuewenUploads } from './emulator/index.js';
 import { startStack, waitFor, type Stack } from './helpers.js';
 
 type Part = OpenAI.Chat.Completions.ChatCompletionContentPart;
@@ -146,14 +146,14 @@ describe('attachment failures are OpenAI-shaped errors and leave no upstream cha
       body: JSON.stringify({ model: 'step', messages: [{ role: 'user', content: [{ type: 'text', text: 'read' }, file(`${s.emu.url}/files/big.pdf?bytes=200000&chunked`)] }] }),
       signal: leave.signal,
     }).catch(() => undefined);
-    await waitFor(() => s.emu.uploads.length > uploads && s.emu.uploads.at(-1)!.polls.length > 0, 'the upload is being polled');
+    await waitFor(() => s.emu.uploads.length > uploads && yuewenUploads(s.emu.uploads).at(-1)!.polls.length > 0, 'the upload is being polled');
     leave.abort();
     await pending;
     // Both looks fall before the 300 ms poll deadline, when polls every 50 ms would go on.
     await sleep(50);
-    const polls = s.emu.uploads.at(-1)!.polls.length;
+    const polls = yuewenUploads(s.emu.uploads).at(-1)!.polls.length;
     await sleep(150);
-    assert.equal(s.emu.uploads.at(-1)!.polls.length, polls, 'no poll after the client left');
+    assert.equal(yuewenUploads(s.emu.uploads).at(-1)!.polls.length, polls, 'no poll after the client left');
   });
 
   test('one failing attachment fails the request and the others are not left half-done', async () => {

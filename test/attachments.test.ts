@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type OpenAI from 'openai';
-import { FILE_FIXTURES, generatedSlice, type RecordedUpload } from './emulator/index.js';
+import { FILE_FIXTURES, generatedSlice, yuewenUploads } from './emulator/index.js';
 import { collectStream, startStack, type Stack } from './helpers.js';
 
 type Part = OpenAI.Chat.Completions.ChatCompletionContentPart;
@@ -52,7 +52,7 @@ describe('attachments reach the upstream message', () => {
       const res = await s.client().chat.completions.create({ model: 'step', messages });
       assert.ok(res.choices[0]!.message.content);
     }
-    return { message: s.emu.messages.at(-1)!, uploads: s.emu.uploads.slice(uploadsBefore) };
+    return { message: s.emu.messages.at(-1)!, uploads: yuewenUploads(s.emu.uploads.slice(uploadsBefore)) };
   }
 
   function assertCarries(got: Awaited<ReturnType<typeof send>>, expected: Expected[]) {
@@ -60,7 +60,7 @@ describe('attachments reach the upstream message', () => {
     assert.equal(got.uploads.length, expected.length);
     expected.forEach((want, i) => {
       const att = got.message.attachments[i] as Record<string, string>;
-      const upload = got.uploads.find((u) => u.id === att.attachmentId) as RecordedUpload;
+      const upload = got.uploads.find((u) => u.id === att.attachmentId)!;
       assert.ok(upload, `attachment ${i} was uploaded`);
       assert.deepEqual(att, {
         attachmentType: want.mime,
@@ -189,7 +189,7 @@ describe('polling the upstream for a processed file', () => {
     for (const n of [0, 1, 4]) {
       s.emu.configure({ uploadPolls: n, uploadProcessingMs: 0 });
       await ask(image());
-      const upload = s.emu.uploads.at(-1)!;
+      const upload = yuewenUploads(s.emu.uploads).at(-1)!;
       assert.equal(upload.polls.length, n + 1, `ready after ${n} polls`);
       const gaps = upload.polls.map((t, i) => t - (i === 0 ? upload.uploadedAt : upload.polls[i - 1]!));
       gaps.forEach((gap, i) => {
@@ -203,7 +203,7 @@ describe('polling the upstream for a processed file', () => {
     s.emu.configure({ uploadPolls: 0, uploadProcessingMs: 250 });
     const sent = s.emu.messages.length;
     await ask(image());
-    const upload = s.emu.uploads.at(-1)!;
+    const upload = yuewenUploads(s.emu.uploads).at(-1)!;
     const readyPoll = upload.polls.at(-1)!;
     assert.equal(upload.polls.filter((t) => t >= upload.readyAt).length, 1, 'one poll after the file was ready');
     const interval = readyPoll - upload.polls.at(-2)!;

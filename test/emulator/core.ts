@@ -7,8 +7,8 @@ import type {
   EmulatorStats,
   FailableCall,
   ReceivedMessage,
+  ReceivedUpload,
   RecordedRequest,
-  RecordedUpload,
   ResolvedOptions,
 } from './types.js';
 
@@ -101,7 +101,7 @@ export function createCore(initial: EmulatorOptions = {}) {
   const failures = new Map<FailableCall, FailureSpec[]>();
   const messages: ReceivedMessage[] = [];
   const requests: RecordedRequest[] = [];
-  const uploads: RecordedUpload[] = [];
+  const uploads: ReceivedUpload[] = [];
   const activeStreams = new Set<object>();
   let counters = emptyCounters();
   let idCounter = 0;

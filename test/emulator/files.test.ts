@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { FILE_FIXTURES, generatedSlice, startEmulator, YUEWEN_PATHS, type Emulator } from './index.js';
+import { FILE_FIXTURES, generatedSlice, startEmulator, YUEWEN_PATHS, yuewenUploads, type Emulator } from './index.js';
 
 // The file origins and the upload calls, checked with plain fetch over real HTTP.
 
@@ -69,7 +69,7 @@ test('an upload is recorded and reports ready after the configured polls', async
   assert.deepEqual(await status(headers, id), { fileStatus: 2, needFurtherCall: true });
   assert.deepEqual(await status(headers, id), { fileStatus: 2, needFurtherCall: true });
   assert.deepEqual(await status(headers, id), { fileStatus: 1 });
-  const upload = em.uploads.find((u) => u.id === id)!;
+  const upload = yuewenUploads(em.uploads).find((u) => u.id === id)!;
   assert.equal(upload.sha256, createHash('sha256').update(bytes).digest('hex'));
   assert.deepEqual([upload.name, upload.mime, upload.size, upload.width, upload.height, upload.polls.length], ['a.png', 'image/png', bytes.length, '3', '2', 3]);
 });

@@ -10,18 +10,20 @@ import type {
   EmulatorStats,
   FailableCall,
   ReceivedMessage,
+  ReceivedUpload,
   RecordedRequest,
-  RecordedUpload,
 } from './types.js';
 import { createYuewenRoutes } from './yuewen.js';
 
 // The StepChat emulator: a real HTTP server speaking the upstream's wire protocol,
 // written apart from src/ so that it checks the gateway instead of sharing its bugs.
 
-export type { Dialect, EmulatorOptions, EmulatorStats, FailableCall, ReceivedMessage, RecordedRequest, RecordedUpload };
+export type { Dialect, EmulatorOptions, EmulatorStats, FailableCall, ReceivedMessage, RecordedRequest };
+export type { ReceivedUpload };
 export { answerFor, visibleAnswer, searchResultsFor, MARKER_PATTERN, type SearchResult } from './answer.js';
 export { YUEWEN_PATHS } from './yuewen.js';
 export { FILE_FIXTURES, generatedSlice, type FileFixture } from './file-fixtures.js';
+export { yuewenUploads, type YuewenUpload } from './yuewen-upload.js';
 
 /** A running emulator. */
 export interface Emulator {
@@ -38,8 +40,8 @@ export interface Emulator {
   messages: ReceivedMessage[];
   /** Every request but the control API's, in order. */
   requests: RecordedRequest[];
-  /** Every accepted file upload, with its GetFileStatus polls. */
-  uploads: RecordedUpload[];
+  /** Every file upload received, in order. */
+  uploads: ReceivedUpload[];
   configure(opts: Partial<EmulatorOptions>): void;
   /** The next call of that kind answers `status` with `body` (default an `internal` Connect error). */
   failNext(call: FailableCall, status: number, body?: object): void;

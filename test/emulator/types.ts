@@ -56,30 +56,30 @@ export interface ReceivedMessage {
   searchEnabled: boolean;
 }
 
+/** One uploaded file, as any dialect received it. */
+export interface ReceivedUpload {
+  dialect: Dialect;
+  name: string;
+  mime: string;
+  size: number;
+  // yuewen (`PUT /api/storage`, then GetFileStatus) records the rest.
+  /** The file id it answered. */
+  id?: string;
+  /** Stepchat-Meta-Width / -Height as sent. */
+  width?: string;
+  height?: string;
+  sha256?: string;
+  deviceId?: string;
+  /** Date.now() when the last byte arrived. */
+  uploadedAt?: number;
+  /** Date.now() from when processing is over (uploadProcessingMs after uploadedAt). */
+  readyAt?: number;
+  /** Date.now() of each GetFileStatus poll. */
+  polls?: number[];
+}
+
 /** Upstream calls that `failNext` can target. */
 export type FailableCall = 'RegisterDevice' | 'CreateChat' | 'SendMessageStream' | 'DelChat' | 'Upload' | 'GetFileStatus';
-
-/** One `PUT /api/storage` the emulator accepted, and the GetFileStatus polls of it. */
-export interface RecordedUpload {
-  id: string;
-  /** `file_name` of the query. */
-  name: string;
-  /** Content-Type. */
-  mime: string;
-  /** Bytes received (equal to Stepchat-Meta-Size, or the upload was refused). */
-  size: number;
-  /** Stepchat-Meta-Width / -Height as sent. */
-  width: string;
-  height: string;
-  sha256: string;
-  deviceId: string;
-  /** Date.now() when the last byte arrived. */
-  uploadedAt: number;
-  /** Date.now() from when processing is over (uploadProcessingMs after uploadedAt). */
-  readyAt: number;
-  /** Date.now() of each GetFileStatus poll. */
-  polls: number[];
-}
 
 /** A request as received, for header assertions. */
 export interface RecordedRequest {

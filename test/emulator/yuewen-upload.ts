@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { EmulatorCore } from './core.js';
 import { header, sendJson, type RouteHandler } from './http-util.js';
-import type { RecordedUpload } from './types.js';
+import type { ReceivedUpload } from './types.js';
 import { answeredFailure, checkSession, oasisDevice, sendError } from './yuewen-auth.js';
 import type { UnaryApiFactory } from './yuewen.js';
 
@@ -13,6 +13,14 @@ export const UPLOAD_PATHS = {
   upload: '/api/storage',
   getFileStatus: '/api/proto.file.v1.FileService/GetFileStatus',
 } as const;
+
+/** An upload as yuewen records it: every optional field of ReceivedUpload filled in. */
+export type YuewenUpload = Required<ReceivedUpload>;
+
+/** The yuewen uploads of a list, typed with their yuewen fields (for tests). */
+export function yuewenUploads(uploads: readonly ReceivedUpload[]): YuewenUpload[] {
+  return uploads.filter((u): u is YuewenUpload => u.dialect === 'yuewen' && u.polls !== undefined);
+}
 
 /** Status while processing and once ready; the failure ones come from `uploadFailStatus`. */
 const PROCESSING = 2;
@@ -45,7 +53,8 @@ function upload(core: EmulatorCore): RouteHandler {
       return sendError(res, 400, 'invalid_argument', `Stepchat-Meta-Size says ${declared} bytes but ${size} arrived`);
     }
     const now = Date.now();
-    const record: RecordedUpload = {
+    const record: YuewenUpload = {
+      dialect: 'yuewen',
       id: core.nextId(),
       name,
       mime: header(req, 'content-type'),
@@ -66,7 +75,7 @@ function upload(core: EmulatorCore): RouteHandler {
 function getFileStatus(core: EmulatorCore, unaryApi: UnaryApiFactory): RouteHandler {
   return unaryApi(core, 'GetFileStatus', (body, account, res) => {
     // Files are per account: another account's id is as unknown as a made-up one.
-    const file = core.uploads.find((u) => u.id === body.id && u.deviceId === account.deviceId);
+    const file = yuewenUploads(core.uploads).find((u) => u.id === body.id && u.deviceId === account.deviceId);
     if (!file) return sendJson(res, 200, { fileStatus: 404, needFurtherCall: false });
     file.polls.push(Date.now());
     if (file.polls.length <= core.options.uploadPolls || Date.now() < file.readyAt) {
