@@ -86,6 +86,7 @@ async function startService(emu: string, token: string): Promise<{ child: ChildP
     PORT: String(port),
     HOST: '127.0.0.1',
     LOG_LEVEL: 'warn',
+    STEP_DIALECT: 'yuewen',
     STEP_BASE_URL: emu,
     ATTACHMENT_ALLOW_HOSTS: '127.0.0.1',
     ATTACHMENT_POLL_INITIAL_MS: '50',
@@ -104,7 +105,8 @@ async function startService(emu: string, token: string): Promise<{ child: ChildP
 }
 
 async function main(): Promise<void> {
-  const emulator = start(['test/emulator/cli.ts'], { EMULATOR_PORT: '0' });
+  // yuewen: the dialect whose upload streams the file (PUT /api/storage with its size).
+  const emulator = start(['test/emulator/cli.ts'], { EMULATOR_PORT: '0', EMULATOR_DIALECT: 'yuewen' });
   const line = await createInterface({ input: emulator.stdout! })[Symbol.asyncIterator]().next();
   const { url: emu, token } = JSON.parse(String(line.value)) as { url: string; token: string };
 

@@ -13,6 +13,7 @@ type Part = OpenAI.Chat.Completions.ChatCompletionContentPart;
 const MAX_BYTES = 256 * 1024;
 const pngData = `data:image/png;base64,${FILE_FIXTURES['pixel.png']!.bytes.toString('base64')}`;
 
+// Uploads are implemented for the yuewen dialect (PUT /api/storage + GetFileStatus), so these suites pin it.
 describe('attachment failures are OpenAI-shaped errors and leave no upstream chat', () => {
   let s: Stack;
   let tmp: string;
@@ -20,8 +21,9 @@ describe('attachment failures are OpenAI-shaped errors and leave no upstream cha
   before(async () => {
     tmp = await mkdtemp(join(tmpdir(), 'attach-errors-'));
     s = await startStack({
-      emulator: { uploadPolls: 0 },
+      emulator: { dialect: 'yuewen', uploadPolls: 0 },
       config: {
+        STEP_DIALECT: 'yuewen',
         ATTACHMENT_ALLOW_HOSTS: '127.0.0.1',
         ATTACHMENT_TMP_DIR: tmp,
         ATTACHMENT_MAX_BYTES: MAX_BYTES,

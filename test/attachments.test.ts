@@ -25,14 +25,15 @@ interface Expected {
 
 const fixture = (name: string): Expected => ({ ...FILE_FIXTURES[name]! });
 
+// Uploads are implemented for the yuewen dialect (PUT /api/storage + GetFileStatus), so these suites pin it.
 describe('attachments reach the upstream message', () => {
   let s: Stack;
   let tmp: string;
   before(async () => {
     tmp = await mkdtemp(join(tmpdir(), 'attach-test-'));
     s = await startStack({
-      emulator: { uploadPolls: 1 },
-      config: { ATTACHMENT_ALLOW_HOSTS: '127.0.0.1', ATTACHMENT_TMP_DIR: tmp, ATTACHMENT_POLL_INITIAL_MS: 20, ATTACHMENT_POLL_MAX_MS: 80 },
+      emulator: { dialect: 'yuewen', uploadPolls: 1 },
+      config: { STEP_DIALECT: 'yuewen', ATTACHMENT_ALLOW_HOSTS: '127.0.0.1', ATTACHMENT_TMP_DIR: tmp, ATTACHMENT_POLL_INITIAL_MS: 20, ATTACHMENT_POLL_MAX_MS: 80 },
     });
   });
   after(async () => {
@@ -174,7 +175,10 @@ describe('polling the upstream for a processed file', () => {
   // Backoff under test: 40 ms first, ×1.5 per poll, at most 100 ms.
   const SCHEDULE = [40, 60, 90, 100, 100];
   before(async () => {
-    s = await startStack({ config: { ATTACHMENT_ALLOW_HOSTS: '127.0.0.1', ATTACHMENT_POLL_INITIAL_MS: 40, ATTACHMENT_POLL_MAX_MS: 100 } });
+    s = await startStack({
+      emulator: { dialect: 'yuewen' },
+      config: { STEP_DIALECT: 'yuewen', ATTACHMENT_ALLOW_HOSTS: '127.0.0.1', ATTACHMENT_POLL_INITIAL_MS: 40, ATTACHMENT_POLL_MAX_MS: 100 },
+    });
   });
   after(async () => {
     await s.settled();

@@ -63,8 +63,9 @@ describe('attachment URLs to internal addresses are refused through the API', ()
   let open: Stack; // default settings: nothing exempt
   let exempt: Stack; // the emulator's 127.0.0.1 exempt, to play a public origin that redirects
   before(async () => {
-    open = await startStack();
-    exempt = await startStack({ config: { ATTACHMENT_ALLOW_HOSTS: '127.0.0.1' } });
+    // The dialect with uploads, as in the other attachment suites.
+    open = await startStack({ emulator: { dialect: 'yuewen' }, config: { STEP_DIALECT: 'yuewen' } });
+    exempt = await startStack({ emulator: { dialect: 'yuewen' }, config: { STEP_DIALECT: 'yuewen', ATTACHMENT_ALLOW_HOSTS: '127.0.0.1' } });
   });
   after(async () => {
     for (const s of [open, exempt]) {
