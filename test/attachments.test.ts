@@ -198,7 +198,8 @@ describe('polling the upstream for a processed file', () => {
       const gaps = upload.polls.map((t, i) => t - (i === 0 ? upload.uploadedAt : upload.polls[i - 1]!));
       gaps.forEach((gap, i) => {
         assert.ok(gap >= SCHEDULE[i]! - 2, `poll ${i} waited ${gap} ms, schedule says ${SCHEDULE[i]}`);
-        assert.ok(gap < SCHEDULE[i]! + 60, `poll ${i} waited ${gap} ms, schedule says ${SCHEDULE[i]}`);
+        // Generous: timers run late on a loaded machine, but a fixed extra sleep of its own would show.
+        assert.ok(gap < SCHEDULE[i]! + 100, `poll ${i} waited ${gap} ms, schedule says ${SCHEDULE[i]}`);
       });
     }
   });
@@ -211,7 +212,7 @@ describe('polling the upstream for a processed file', () => {
     const readyPoll = upload.polls.at(-1)!;
     assert.equal(upload.polls.filter((t) => t >= upload.readyAt).length, 1, 'one poll after the file was ready');
     const interval = readyPoll - upload.polls.at(-2)!;
-    assert.ok(interval <= 100 + 30, `the last interval was ${interval} ms, the cap is 100`);
+    assert.ok(interval < 100 + 100, `the last interval was ${interval} ms, the cap is 100`);
     assert.ok(readyPoll - upload.readyAt <= interval, `waited ${readyPoll - upload.readyAt} ms past readiness`);
     assert.equal(s.emu.messages.length, sent + 1);
   });
