@@ -53,4 +53,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
 # node runs as PID 1 unless started with --init / compose `init: true`; the app handles SIGTERM
 # and SIGINT itself (finishes open requests, then exits), so `docker stop` is graceful either way.
 STOPSIGNAL SIGTERM
-CMD ["node", "dist/src/server.js"]
+CMD ["node", "--expose-gc", "dist/src/server.js"]

@@ -24,6 +24,10 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (app) => {
     async (request, reply) => {
       const plan = planCompletion(request.body, { ...planOptions, log: request.log });
       const signal = abortOnClose(reply.raw);
+      // Bad, forbidden, unreachable or oversized files fail here, before any upstream chat exists.
+      const files = await app.attachments.prepare(request.body.messages, signal);
+      reply.raw.once('close', () => void files.dispose());
+      plan.message.prepareAttachments = files.upload;
       const pooled = request.credentials === app.serverAccounts.tokens;
       const { deltas, counter, meta } = startCompletion(deps, request.credentials, plan, signal, request.log, pooled);
       if (plan.stream) return reply.eventStream(streamChunks(deltas, meta, counter, plan.includeUsage));

@@ -2,6 +2,7 @@ import cors from '@fastify/cors';
 import sensible from '@fastify/sensible';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyServerOptions } from 'fastify';
+import attachmentPlugin from '../plugins/attachment-uploader.js';
 import authPlugin from '../plugins/auth.js';
 import configPlugin from '../plugins/config.js';
 import errorHandler from '../plugins/error-handler.js';
@@ -23,7 +24,8 @@ export interface BuildOptions {
 
 /**
  * Builds the service, ready to listen. A request goes: CORS → route schema validation → auth
- * (which StepChat accounts) → route handler (src/chat.ts) → token pool + upstream client →
+ * (which StepChat accounts) → route handler (src/chat.ts; attachments fetched and checked by the
+ * attachment uploader) → token pool + upstream client (attachments uploaded before the chat) →
  * SSE reply helper or JSON → error handler for anything that failed.
  */
 export async function buildApp(config: Config, opts: BuildOptions = {}) {
@@ -49,6 +51,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}) {
   });
   await app.register(upstreamPlugin);
   await app.register(tokenPoolPlugin);
+  await app.register(attachmentPlugin);
   await app.register(authPlugin);
   await app.register(modelCatalog);
   await app.register(ssePlugin);

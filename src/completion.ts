@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { ClientGoneError, NoUsableTokenError, TokenRejectedError, UpstreamRateLimitError } from './errors.js';
 import type { TokenPool } from './token-pool.js';
-import type { Credential, Dialect, OutgoingMessage, UpstreamEvent } from './upstream/types.js';
+import type { Credential, Dialect, OutgoingMessage, UpstreamAttachment, UpstreamEvent } from './upstream/types.js';
 
 export interface CompletionDeps {
   pool: TokenPool;
@@ -30,12 +30,16 @@ export async function* runCompletion(
     const lease = deps.pool.lease(cred);
     let chatId: string | undefined;
     let events: AsyncIterator<UpstreamEvent> | undefined;
+    let attachments: UpstreamAttachment[] | undefined;
     try {
       const first = await deps.pool.withSession(cred, async (session) => {
+        // Files belong to the account, and uploading before the chat exists leaves none behind on failure.
+        if (message.prepareAttachments) attachments ??= await message.prepareAttachments(session, signal);
         // Not aborted with the client: a chat created upstream whose id we never read would leak.
         chatId ??= await deps.dialect.createChat(session);
         if (signal.aborted) throw new ClientGoneError();
-        events = deps.dialect.sendMessage(session, chatId, message, signal)[Symbol.asyncIterator]();
+        const outgoing = attachments ? { ...message, attachments } : message;
+        events = deps.dialect.sendMessage(session, chatId, outgoing, signal)[Symbol.asyncIterator]();
         return events.next();
       });
       log.debug({ account: cred.id, chatId }, 'upstream stream started');

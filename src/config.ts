@@ -29,6 +29,16 @@ export const ConfigSchema = Type.Object({
   SSE_KEEPALIVE_MS: Ms(15_000, 'comment line interval while the upstream is silent'),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 64 * 1024 * 1024 }),
   CORS_ORIGIN: Type.String({ default: '*' }),
+  ATTACHMENT_MAX_BYTES: Type.Integer({ minimum: 1, default: 100 * 1024 * 1024, description: 'largest attachment, enforced while streaming' }),
+  ATTACHMENT_MAX_COUNT: Type.Integer({ minimum: 0, default: 10, description: 'attachments per request' }),
+  ATTACHMENT_FETCH_TIMEOUT_MS: Ms(30_000, 'connect, response headers and longest body silence of an attachment origin'),
+  ATTACHMENT_MAX_REDIRECTS: Type.Integer({ minimum: 0, default: 5 }),
+  ATTACHMENT_ALLOW_HOSTS: Type.String({ default: '', description: 'host names, IPs or CIDRs exempt from the private-address check' }),
+  ATTACHMENT_TMP_DIR: Type.String({ default: '', description: 'empty: os.tmpdir()' }),
+  ATTACHMENT_POLL_INITIAL_MS: Ms(200, 'first file-status poll after an upload'),
+  ATTACHMENT_POLL_MAX_MS: Ms(2_000, 'longest interval between file-status polls'),
+  ATTACHMENT_POLL_DEADLINE_MS: Ms(60_000, 'give up on an upload the upstream has not processed by then'),
+  ATTACHMENT_GC_EVERY_BYTES: Type.Integer({ minimum: 0, default: 4 * 1024 * 1024, description: 'minor GC hint while relaying files; 0 = never' }),
 });
 
 export type Config = Static<typeof ConfigSchema>;

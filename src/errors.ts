@@ -20,6 +20,14 @@ export const UpstreamError = createError('STEP_UPSTREAM', 'StepChat upstream err
 export const UpstreamTimeoutError = createError('STEP_UPSTREAM_TIMEOUT', 'StepChat did not answer in time: %s', 504);
 /** The upstream said "unauthenticated" to a call made with a cached access token: refresh and retry. */
 export const UpstreamAuthError = createError('STEP_UPSTREAM_UNAUTHENTICATED', 'StepChat session rejected: %s', 401);
+/** A data URL, base64 payload, URL scheme or attachment count the service cannot take. */
+export const AttachmentInvalidError = createError('STEP_ATTACHMENT_INVALID', '%s', 400);
+/** The attachment's origin failed or timed out; the message names its host, never the query string. */
+export const AttachmentFetchError = createError('STEP_ATTACHMENT_FETCH', 'Could not fetch the attachment from %s: %s', 400);
+export const AttachmentTooLargeError = createError('STEP_ATTACHMENT_TOO_LARGE', 'Attachment %s is larger than the limit of %s bytes', 413);
+/** The URL points at a loopback, private, link-local or metadata address (SSRF protection). */
+export const AttachmentForbiddenError = createError('STEP_ATTACHMENT_FORBIDDEN', 'Attachment URL host %s is not allowed: %s', 400);
+export const AttachmentUploadError = createError('STEP_ATTACHMENT_UPLOAD', 'StepChat did not accept the attachment: %s', 502);
 /** The client closed the connection; nothing is sent back. */
 export const ClientGoneError = createError('STEP_CLIENT_GONE', 'client closed the connection', 499);
 

@@ -1,4 +1,5 @@
 import { UpstreamAuthError, UpstreamError } from '../errors.js';
+import { createCapyFiles } from './capy-files.js';
 import { readEventStream, searchEvent, textEvent } from './events.js';
 import type { Http } from './http.js';
 import { accessExpiry, browserHeaders, jwtPayload } from './session.js';
@@ -77,5 +78,6 @@ export function createCapyDialect(http: Http, opts: { accessTtlMs: number }): Di
     sendMessage,
     deleteChat,
     listModels,
+    ...createCapyFiles(http),
   };
 }

@@ -1,3 +1,5 @@
+import type { Readable } from 'node:stream';
+
 /** One StepChat account as the user supplied it (`deviceId@token`). */
 export interface Credential {
   deviceId: string;
@@ -25,12 +27,34 @@ export interface SearchResult {
 /** An attachment already stored upstream, in the dialect's own shape. */
 export type UpstreamAttachment = Record<string, unknown>;
 
+/** A file on its way upstream: `body` streams exactly `size` bytes (a Buffer when already in memory). */
+export interface FileUpload {
+  name: string;
+  mime: string;
+  size: number;
+  body: Readable | Buffer;
+  width?: number;
+  height?: number;
+}
+
+/** How long to wait for the upstream to process an uploaded file: first poll, backoff cap, deadline. */
+export interface FilePollOptions {
+  initialMs: number;
+  maxMs: number;
+  deadlineMs: number;
+}
+
 export interface OutgoingMessage {
   text: string;
   attachments: UpstreamAttachment[];
   model: string;
   search?: boolean;
   reasoning?: boolean;
+  /**
+   * Uploads the request's files with the session of the account the completion runs on (uploads
+   * are per account) and returns their records; called before the chat is created.
+   */
+  prepareAttachments?: (session: Session, signal: AbortSignal) => Promise<UpstreamAttachment[]>;
 }
 
 export type UpstreamEvent =
@@ -57,4 +81,6 @@ export interface Dialect {
   deleteChat(session: Session, chatId: string, signal?: AbortSignal): Promise<void>;
   /** The upstream's model list, where the dialect can ask for it. */
   listModels?(session: Session, signal?: AbortSignal): Promise<UpstreamModel[]>;
+  /** Stores a file with the account and waits until the upstream has processed it. */
+  uploadFile?(session: Session, file: FileUpload, signal: AbortSignal, poll: FilePollOptions): Promise<UpstreamAttachment>;
 }

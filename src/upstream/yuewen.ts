@@ -3,6 +3,7 @@ import { readEventStream, searchEvent, textEvent } from './events.js';
 import type { Http } from './http.js';
 import { accessExpiry, browserHeaders } from './session.js';
 import type { Credential, Dialect, OutgoingMessage, Session, UpstreamEvent } from './types.js';
+import { createYuewenFiles } from './yuewen-files.js';
 
 export const YUEWEN_BASE_URL = 'https://yuewen.cn';
 
@@ -70,5 +71,14 @@ export function createYuewenDialect(http: Http, opts: { accessTtlMs: number }): 
     });
   }
 
-  return { name: 'yuewen', defaultModel: 'step', fallbackModels: ['step', 'step-vision'], login, createChat, sendMessage, deleteChat };
+  return {
+    name: 'yuewen',
+    defaultModel: 'step',
+    fallbackModels: ['step', 'step-vision'],
+    login,
+    createChat,
+    sendMessage,
+    deleteChat,
+    ...createYuewenFiles(http),
+  };
 }

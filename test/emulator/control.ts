@@ -10,7 +10,7 @@ import type { EmulatorOptions, FailableCall } from './types.js';
 /** Prefix of the control API. */
 export const CONTROL_PREFIX = '/__emulator/';
 
-const CALLS: readonly FailableCall[] = ['RegisterDevice', 'CreateChat', 'SendMessageStream', 'DelChat'];
+const CALLS: readonly FailableCall[] = ['RegisterDevice', 'CreateChat', 'SendMessageStream', 'DelChat', 'Upload', 'GetFileStatus'];
 const CAPY_CALLS: readonly FailableCall[] = [
   'RefreshToken',
   'CreateChatSession',

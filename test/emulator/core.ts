@@ -57,6 +57,9 @@ function resolveOptions(opts: EmulatorOptions): ResolvedOptions {
     slowMs: opts.slowMs ?? 3000,
     models: [...(opts.models ?? DEFAULT_MODELS)],
     seed: opts.seed ?? randomSeed(),
+    uploadPolls: opts.uploadPolls ?? 2,
+    uploadProcessingMs: opts.uploadProcessingMs ?? 0,
+    uploadFailStatus: opts.uploadFailStatus ?? 0,
   };
 }
 

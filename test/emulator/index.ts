@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { createCapyRoutes } from './capy.js';
 import { CONTROL_PREFIX, createControlHandler } from './control.js';
 import { createCore, type EmulatorCore } from './core.js';
+import { FILES_PREFIX, serveFile } from './file-server.js';
 import { sendJson, type RouteHandler } from './http-util.js';
 import type {
   Dialect,
@@ -31,6 +32,8 @@ export {
   type CapyAnswerOptions,
   type CapySearchResult,
 } from './capy-answer.js';
+export { FILE_FIXTURES, generatedSlice, type FileFixture } from './file-fixtures.js';
+export { yuewenUploads, type YuewenUpload } from './yuewen-upload.js';
 
 /** A running emulator. */
 export interface Emulator {
@@ -74,6 +77,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     const path = new URL(req.url ?? '/', 'http://emulator').pathname;
     if (path.startsWith(CONTROL_PREFIX)) return control(req, res, path);
     core.requests.push({ method: req.method ?? '', path, headers: { ...req.headers } });
+    if (path.startsWith(FILES_PREFIX)) return serveFile(req, res, new URL(req.url ?? '/', 'http://emulator'));
     const route = routes.get(path);
     if (route) return route(req, res);
     req.resume();

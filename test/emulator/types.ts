@@ -20,6 +20,12 @@ export interface EmulatorOptions {
   port?: number;
   /** Model ids the upstream knows (capy GetChatConfig, ChatStream check); default the four seen live. */
   models?: string[];
+  /** GetFileStatus answers `needFurtherCall: true` this many times per upload first, default 2. */
+  uploadPolls?: number;
+  /** An upload is also not ready before this many ms after it arrived, default 0. */
+  uploadProcessingMs?: number;
+  /** When not 0, the poll that would report an upload ready reports this failure status (12, 22, 59, 404), default 0. */
+  uploadFailStatus?: number;
 }
 
 /** Counters, as tests and the control API see them. */
@@ -62,6 +68,20 @@ export interface ReceivedUpload {
   name: string;
   mime: string;
   size: number;
+  // yuewen (`PUT /api/storage`, then GetFileStatus) records the rest.
+  /** The file id it answered. */
+  id?: string;
+  /** Stepchat-Meta-Width / -Height as sent. */
+  width?: string;
+  height?: string;
+  sha256?: string;
+  deviceId?: string;
+  /** Date.now() when the last byte arrived. */
+  uploadedAt?: number;
+  /** Date.now() from when processing is over (uploadProcessingMs after uploadedAt). */
+  readyAt?: number;
+  /** Date.now() of each GetFileStatus poll. */
+  polls?: number[];
 }
 
 /** Upstream calls that `failNext` can target. */
@@ -70,6 +90,8 @@ export type FailableCall =
   | 'CreateChat'
   | 'SendMessageStream'
   | 'DelChat'
+  | 'Upload'
+  | 'GetFileStatus'
   | CapyFailableCall;
 
 /** The capy calls `failNext` can target. */

@@ -4,6 +4,7 @@ import type { FailableCall } from './types.js';
 import { parseCookies, parseJson, readBody, sendJson, type RouteHandler } from './http-util.js';
 import { answeredFailure, checkConnect, checkSession, oasisDevice, sendError } from './yuewen-auth.js';
 import { sendMessageStream } from './yuewen-stream.js';
+import { createUploadRoutes, UPLOAD_PATHS } from './yuewen-upload.js';
 
 // Route handlers of the legacy `yuewen` dialect (PROTOCOL.md, "Dialect yuewen").
 
@@ -21,6 +22,7 @@ export const YUEWEN_PATHS = {
   setModelInUse: `${USER}/SetModelInUse`,
   enableSearch: `${USER}/EnableSearch`,
   disableSearch: `${USER}/DisableSearch`,
+  ...UPLOAD_PATHS,
 } as const;
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -29,6 +31,9 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 /** A unary `/api/...` call with its preamble done: the JSON body object and the caller's account. */
 type UnaryApi = (body: Record<string, unknown>, account: Account, res: ServerResponse) => void;
+
+/** Builds a unary route from its handler (the upload routes get it passed in). */
+export type UnaryApiFactory = typeof unaryApi;
 
 function unaryApi(core: EmulatorCore, call: FailableCall | undefined, handle: UnaryApi): RouteHandler {
   return async (req: IncomingMessage, res: ServerResponse) => {
@@ -107,5 +112,6 @@ export function createYuewenRoutes(core: EmulatorCore): Map<string, RouteHandler
     [YUEWEN_PATHS.setModelInUse, setModelInUse(core)],
     [YUEWEN_PATHS.enableSearch, setSearch(core, true)],
     [YUEWEN_PATHS.disableSearch, setSearch(core, false)],
+    ...createUploadRoutes(core, unaryApi),
   ]);
 }

@@ -1,0 +1,61 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import OpenAI from 'openai';
+import { FILE_FIXTURES } from './emulator/index.js';
+import { startStack, type Stack } from './helpers.js';
+
+const dataUrl = (name: string) => `data:${FILE_FIXTURES[name]!.mime};base64,${FILE_FIXTURES[name]!.bytes.toString('base64')}`;
+
+// The capy dialect uploads images as multipart POST /api/resource/image and sends their rid.
+describe('image attachments with the capy dialect', () => {
+  let s: Stack;
+  before(async () => {
+    s = await startStack({ emulator: { dialect: 'capy' }, config: { STEP_DIALECT: 'capy', ATTACHMENT_ALLOW_HOSTS: '127.0.0.1' } });
+  });
+  after(async () => {
+    await s.settled();
+    await s.close();
+  });
+
+  const ask = (url: string, kind: 'image_url' | 'file' = 'image_url') => ({
+    model: 'step-auto',
+    messages: [
+      {
+        role: 'user' as const,
+        content: [
+          { type: 'text' as const, text: 'Describe it' },
+          kind === 'image_url' ? { type: 'image_url' as const, image_url: { url } } : ({ type: 'file', file_url: { url } } as never),
+        ],
+      },
+    ],
+  });
+
+  for (const [how, url] of [
+    ['by URL', () => `${s.emu.url}/files/photo.jpg`],
+    ['as a base64 data URL', () => dataUrl('pixel.png')],
+  ] as const) {
+    test(`an image ${how} reaches ChatStream as a resource with the rid the upload returned`, async () => {
+      const before = s.emu.uploads.length;
+      const res = await s.client().chat.completions.create(ask(url()));
+      assert.ok(res.choices[0]!.message.content);
+      const upload = s.emu.uploads.slice(before);
+      assert.equal(upload.length, 1);
+      const fixture = how === 'by URL' ? FILE_FIXTURES['photo.jpg']! : FILE_FIXTURES['pixel.png']!;
+      assert.equal(upload[0]!.mime, fixture.mime);
+      assert.equal(upload[0]!.size, fixture.bytes.length);
+      const [att] = s.emu.messages.at(-1)!.attachments as { rid: string; resource: { image: { rid: string; mimeType: string } } }[];
+      assert.ok(att && att.rid && att.resource.image.rid === att.rid);
+      assert.equal(att.resource.image.mimeType, fixture.mime);
+    });
+  }
+
+  test('a document is refused with a clear 400 and leaves no upstream chat', async () => {
+    const created = s.emu.stats().chatsCreated;
+    await assert.rejects(s.client().chat.completions.create(ask(`${s.emu.url}/files/report.pdf`, 'file')), (err: InstanceType<typeof OpenAI.APIError>) => {
+      assert.equal(err.status, 400);
+      assert.match(err.message, /images only/);
+      return true;
+    });
+    assert.equal(s.emu.stats().chatsCreated, created);
+  });
+});
