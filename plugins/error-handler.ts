@@ -11,8 +11,10 @@ export default fp(
         return reply.code(499).send();
       }
       const { status, body, headers } = toErrorReply(err as Error);
-      if (status >= 500) request.log.error({ err }, 'request failed');
-      else request.log.info({ status, code: body.error.code }, body.error.message);
+      // Upstream failures are expected operational events: one line, no stack. Anything else that
+      // ends in a 5xx is a bug and is logged whole.
+      if (status >= 500 && !(err as { code?: string }).code?.startsWith('STEP_')) request.log.error({ err }, 'request failed');
+      else request.log[status >= 500 ? 'warn' : 'info']({ status, code: body.error.code }, body.error.message);
       return reply.code(status).headers(headers).send(body);
     });
 
