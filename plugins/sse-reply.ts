@@ -5,24 +5,50 @@ import { ClientGoneError } from '../src/errors.js';
 import { toErrorReply } from '../src/error-shape.js';
 
 const SILENT = Symbol('silent');
-type Step = IteratorResult<string> | typeof SILENT;
+type Step = IteratorResult<string[]> | typeof SILENT;
 
-function within(pending: Promise<IteratorResult<string>>, ms: number): Promise<Step> {
-  let timer: NodeJS.Timeout | undefined;
-  const tick = new Promise<typeof SILENT>((resolve) => {
-    timer = setTimeout(resolve, ms, SILENT);
-  });
-  return Promise.race([pending, tick]).finally(() => clearTimeout(timer));
+/**
+ * One re-armed timer per stream: `promise` settles with SILENT when `ms` pass without `reset()`.
+ * Cheaper than a new timer and promise for every chunk of every stream.
+ */
+class Silence {
+  promise!: Promise<typeof SILENT>;
+  private resolve!: (s: typeof SILENT) => void;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(ms: number) {
+    this.arm();
+    this.timer = setTimeout(() => {
+      this.resolve(SILENT);
+      this.arm();
+      this.timer.refresh();
+    }, ms);
+  }
+
+  private arm(): void {
+    this.promise = new Promise((resolve) => {
+      this.resolve = resolve;
+    });
+  }
+
+  reset(): void {
+    this.timer.refresh();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+  }
 }
 
 declare module 'fastify' {
   interface FastifyReply {
     /**
-     * Streams `data:` payloads as Server-Sent Events. The status and headers wait for the first
-     * payload (at most the keep-alive interval), so a source that fails at once still gets a real
-     * HTTP error; later failures become an in-stream error event. Ends with `data: [DONE]`.
+     * Streams batches of `data:` payloads as Server-Sent Events. The status and headers wait for
+     * the first batch (at most the keep-alive interval), so a source that fails at once still gets
+     * a real HTTP error; later failures become an in-stream error event. A `: keep-alive` comment
+     * fills every silence of the keep-alive interval. Ends with `data: [DONE]`.
      */
-    eventStream(source: AsyncIterable<string>): Promise<void>;
+    eventStream(source: AsyncIterable<string[]>): Promise<void>;
   }
 }
 
@@ -31,7 +57,7 @@ export default fp(
     await app.register(FastifySSEPlugin, { retryDelay: false });
     const keepAliveMs = app.config.SSE_KEEPALIVE_MS;
 
-    async function* events(reply: FastifyReply, it: AsyncIterator<string>, first: Step, pending: Promise<IteratorResult<string>>) {
+    async function* events(reply: FastifyReply, it: AsyncIterator<string[]>, silence: Silence, first: Step, pending: Promise<IteratorResult<string[]>>) {
       try {
         let step = first;
         for (;;) {
@@ -40,30 +66,40 @@ export default fp(
           } else if (step.done) {
             break;
           } else {
-            yield { data: step.value };
+            for (const data of step.value) yield { data };
             pending = it.next();
+            silence.reset();
           }
-          step = await within(pending, keepAliveMs);
+          step = await Promise.race([pending, silence.promise]);
         }
       } catch (err) {
         if (err instanceof ClientGoneError || reply.raw.destroyed) return;
         const { body } = toErrorReply(err as Error);
         reply.log.warn({ code: body.error.code }, `stream failed: ${body.error.message}`);
         yield { data: JSON.stringify(body) };
+      } finally {
+        silence.stop();
       }
       yield { data: '[DONE]' };
     }
 
-    app.decorateReply('eventStream', async function eventStream(this: FastifyReply, source: AsyncIterable<string>) {
+    app.decorateReply('eventStream', async function eventStream(this: FastifyReply, source: AsyncIterable<string[]>) {
       const it = source[Symbol.asyncIterator]();
       const pending = it.next();
-      const first = await within(pending, keepAliveMs);
+      const silence = new Silence(keepAliveMs);
+      let first: Step;
+      try {
+        first = await Promise.race([pending, silence.promise]);
+      } catch (err) {
+        silence.stop();
+        throw err;
+      }
       // A client that leaves mid-stream: unwind the source so upstream work stops and cleans up.
       this.raw.once('close', () => {
         if (!this.raw.writableFinished) void it.return?.(undefined).catch(() => undefined);
       });
       this.header('x-accel-buffering', 'no');
-      this.sse(events(this, it, first, pending));
+      this.sse(events(this, it, silence, first, pending));
     });
   },
   { name: 'sse-reply', dependencies: ['config'] },

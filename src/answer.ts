@@ -47,44 +47,69 @@ export function formatSources(results: SearchResult[]): string {
 /**
  * Turns upstream events into client deltas: numbers or strips citation markers, routes reasoning
  * as `reasoningOutput` says (never in the same delta as content), and appends the sources when
- * the upstream searched the web.
+ * the upstream searched the web. Synchronous, so a whole batch of events costs no extra awaits.
  */
-export async function* translateEvents(
-  events: AsyncIterable<UpstreamEvent>,
-  counter: TokenCounter,
-  reasoningOutput: ReasoningOutput = 'field',
-): AsyncGenerator<Delta> {
-  const sources = new Map<string, SearchResult>();
-  const filter = new CitationFilter(() => sources.size);
-  let thinking = false; // inside an open <think> block (think-tags mode)
-  const content = (text: string): Delta => {
-    counter.add(text);
-    return { content: text };
-  };
+export class AnswerTranslator {
+  private readonly sources = new Map<string, SearchResult>();
+  private readonly filter = new CitationFilter(() => this.sources.size);
+  /** Inside an open <think> block (think-tags mode). */
+  private thinking = false;
 
-  for await (const ev of events) {
+  constructor(
+    private readonly counter: TokenCounter,
+    private readonly reasoningOutput: ReasoningOutput = 'field',
+  ) {}
+
+  private content(out: Delta[], text: string): void {
+    this.counter.add(text);
+    out.push({ content: text });
+  }
+
+  /** Appends the deltas for one event to `out`. */
+  push(ev: UpstreamEvent, out: Delta[]): void {
     if (ev.type === 'text') {
-      let text = filter.push(ev.text);
-      if (thinking && text) {
-        thinking = false;
+      let text = this.filter.push(ev.text);
+      if (this.thinking && text) {
+        this.thinking = false;
         text = `\n</think>\n\n${text}`;
       }
-      if (text) yield content(text);
+      if (text) this.content(out, text);
     } else if (ev.type === 'reasoning') {
-      if (reasoningOutput === 'hidden' || !ev.text) continue;
-      if (reasoningOutput === 'field') {
-        counter.add(ev.text);
-        yield { reasoning_content: ev.text };
+      if (this.reasoningOutput === 'hidden' || !ev.text) return;
+      if (this.reasoningOutput === 'field') {
+        this.counter.add(ev.text);
+        out.push({ reasoning_content: ev.text });
       } else {
-        yield content(thinking ? ev.text : `<think>\n${ev.text}`);
-        thinking = true;
+        this.content(out, this.thinking ? ev.text : `<think>\n${ev.text}`);
+        this.thinking = true;
       }
     } else if (ev.type === 'search') {
-      for (const r of ev.results) if (!sources.has(r.url)) sources.set(r.url, r);
+      for (const r of ev.results) if (!this.sources.has(r.url)) this.sources.set(r.url, r);
     }
   }
-  let tail = filter.flush();
-  if (thinking) tail = `\n</think>\n\n${tail}`;
-  if (sources.size > 0) tail += formatSources([...sources.values()]);
-  if (tail) yield content(tail);
+
+  /** Appends what ends the answer: held-back text, a closing tag, the sources. */
+  finish(out: Delta[]): void {
+    let tail = this.filter.flush();
+    if (this.thinking) tail = `\n</think>\n\n${tail}`;
+    if (this.sources.size > 0) tail += formatSources([...this.sources.values()]);
+    if (tail) this.content(out, tail);
+  }
+}
+
+/** Client deltas for a stream of upstream event batches, a batch at a time. */
+export async function* translateEvents(
+  batches: AsyncIterable<UpstreamEvent[]>,
+  counter: TokenCounter,
+  reasoningOutput: ReasoningOutput = 'field',
+): AsyncGenerator<Delta[]> {
+  const translator = new AnswerTranslator(counter, reasoningOutput);
+  for await (const batch of batches) {
+    const out: Delta[] = [];
+    for (const ev of batch) translator.push(ev, out);
+    if (out.length > 0) yield out;
+  }
+  const out: Delta[] = [];
+  translator.finish(out);
+  if (out.length > 0) yield out;
 }

@@ -17,7 +17,7 @@ export interface PlanOptions {
 export function planCompletion(body: ChatCompletionRequest, opts: PlanOptions) {
   const requested = body.model?.trim() || 'step';
   const choice = opts.models.resolve(requested);
-  if (choice.unknown) opts.log.info({ requested, model: choice.model }, 'unknown model name; using the default model');
+  if (choice.unknown && opts.models.firstSighting(requested)) opts.log.info({ requested, model: choice.model }, 'unknown model name; using the default model (said once per name)');
   const text = buildPrompt(body.messages);
   // An explicit use_search wins over the model suffix, which wins over the default.
   const search = body.use_search ?? choice.search ?? opts.searchDefault;
@@ -42,7 +42,7 @@ export function startCompletion(
   signal: AbortSignal,
   log: FastifyBaseLogger,
   pooled: boolean,
-): { deltas: AsyncGenerator<Delta>; counter: TokenCounter; meta: CompletionMeta } {
+): { deltas: AsyncGenerator<Delta[]>; counter: TokenCounter; meta: CompletionMeta } {
   const counter = new TokenCounter();
   const deltas = translateEvents(runCompletion(deps, creds, plan.message, signal, log, pooled), counter, deps.reasoningOutput);
   return { deltas, counter, meta: plan.meta };

@@ -11,7 +11,7 @@ export interface CompletionDeps {
 }
 
 /**
- * Runs one completion upstream and yields its events. Picks an account (failing over to the next
+ * Runs one completion upstream and yields its events (a batch per upstream read). Picks an account (failing over to the next
  * when the upstream rejects one before anything started), creates a chat, streams the message,
  * and always has the chat deleted afterwards, whether the stream ended, failed or was abandoned.
  */
@@ -23,13 +23,13 @@ export async function* runCompletion(
   log: FastifyBaseLogger,
   /** The accounts are the server's pool (STEP_TOKENS): all rejected is then a 503, not the client's 401. */
   pooled = false,
-): AsyncGenerator<UpstreamEvent> {
+): AsyncGenerator<UpstreamEvent[]> {
   const order = deps.pool.candidates(creds);
   for (let i = 0; i < order.length; i++) {
     const cred = order[i]!;
     const lease = deps.pool.lease(cred);
     let chatId: string | undefined;
-    let events: AsyncIterator<UpstreamEvent> | undefined;
+    let events: AsyncIterator<UpstreamEvent[]> | undefined;
     let attachments: UpstreamAttachment[] | undefined;
     try {
       const first = await deps.pool.withSession(cred, async (session) => {
@@ -39,7 +39,7 @@ export async function* runCompletion(
         chatId ??= await deps.dialect.createChat(session);
         if (signal.aborted) throw new ClientGoneError();
         const outgoing = attachments ? { ...message, attachments } : message;
-        events = deps.dialect.sendMessage(session, chatId, outgoing, signal)[Symbol.asyncIterator]();
+        events = (await deps.dialect.sendMessage(session, chatId, outgoing, signal))[Symbol.asyncIterator]();
         return events.next();
       });
       log.debug({ account: cred.id, chatId }, 'upstream stream started');

@@ -98,7 +98,16 @@ export function createModelCatalog(opts: { dialect: Dialect; pool: TokenPool; re
     return { model: match ?? fallback, search: search || undefined, reasoning: reasoning || undefined, unknown: !match && !generic };
   }
 
-  return { list, resolve, known };
+  const sighted = new Set<string>();
+  /** True the first time an unknown name is seen, so the log says it once (bounded set). */
+  function firstSighting(name: string): boolean {
+    if (sighted.has(name)) return false;
+    if (sighted.size >= 1000) sighted.clear();
+    sighted.add(name);
+    return true;
+  }
+
+  return { list, resolve, known, firstSighting };
 }
 
 export type ModelCatalog = ReturnType<typeof createModelCatalog>;

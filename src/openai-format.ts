@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { ChatCompletion } from '../schemas/chat.js';
 import type { Delta, TokenCounter } from './answer.js';
 
@@ -10,7 +10,8 @@ export interface CompletionMeta {
 }
 
 export function completionMeta(model: string, promptTokens: number): CompletionMeta {
-  return { id: `chatcmpl-${randomBytes(12).toString('hex')}`, created: Math.floor(Date.now() / 1000), model, promptTokens };
+  // randomUUID draws from a cached entropy pool: no synchronous system call per completion.
+  return { id: `chatcmpl-${randomUUID().replaceAll('-', '')}`, created: Math.floor(Date.now() / 1000), model, promptTokens };
 }
 
 function usage(meta: CompletionMeta, counter: TokenCounter) {
@@ -19,47 +20,53 @@ function usage(meta: CompletionMeta, counter: TokenCounter) {
 }
 
 /**
- * The `data:` payloads of a streamed completion (CLIENTS.md 1–8). The role chunk waits for the
- * first upstream delta, so an upstream that fails at once still gets a real HTTP status.
+ * The `data:` payloads of a streamed completion (CLIENTS.md 1–8), a batch per batch of deltas.
+ * The role chunk waits for the first upstream delta, so an upstream that fails at once still gets
+ * a real HTTP status.
  */
 export async function* streamChunks(
-  deltas: AsyncIterable<Delta>,
+  deltas: AsyncIterable<Delta[]>,
   meta: CompletionMeta,
   counter: TokenCounter,
   includeUsage: boolean,
-): AsyncGenerator<string> {
+): AsyncGenerator<string[]> {
   // Serialized once: only the delta and finish_reason change from chunk to chunk.
   const head = `{"id":${JSON.stringify(meta.id)},"object":"chat.completion.chunk","created":${meta.created},"model":${JSON.stringify(meta.model)},"choices":[{"index":0,"delta":`;
   const tail = includeUsage ? ',"usage":null}' : '}';
+  const role = `${head}{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]${tail}`;
   let started = false;
-  for await (const delta of deltas) {
-    if (!started) {
-      started = true;
-      yield `${head}{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]${tail}`;
-    }
-    yield `${head}${JSON.stringify(delta)},"logprobs":null,"finish_reason":null}]${tail}`;
+  for await (const batch of deltas) {
+    const out = started ? [] : [role];
+    started = true;
+    for (const delta of batch) out.push(`${head}${JSON.stringify(delta)},"logprobs":null,"finish_reason":null}]${tail}`);
+    yield out;
   }
-  if (!started) yield `${head}{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]${tail}`;
-  yield `${head}{},"logprobs":null,"finish_reason":"stop"}]${tail}`;
+  const last = started ? [] : [role];
+  last.push(`${head}{},"logprobs":null,"finish_reason":"stop"}]${tail}`);
   if (includeUsage) {
-    yield JSON.stringify({
-      id: meta.id,
-      object: 'chat.completion.chunk',
-      created: meta.created,
-      model: meta.model,
-      choices: [],
-      usage: usage(meta, counter),
-    });
+    last.push(
+      JSON.stringify({
+        id: meta.id,
+        object: 'chat.completion.chunk',
+        created: meta.created,
+        model: meta.model,
+        choices: [],
+        usage: usage(meta, counter),
+      }),
+    );
   }
+  yield last;
 }
 
 /** Gathers the whole answer into one `chat.completion` object (CLIENTS.md 10). */
-export async function collectCompletion(deltas: AsyncIterable<Delta>, meta: CompletionMeta, counter: TokenCounter): Promise<ChatCompletion> {
+export async function collectCompletion(deltas: AsyncIterable<Delta[]>, meta: CompletionMeta, counter: TokenCounter): Promise<ChatCompletion> {
   let content = '';
   let reasoning = '';
-  for await (const d of deltas) {
-    if (d.content) content += d.content;
-    if (d.reasoning_content) reasoning += d.reasoning_content;
+  for await (const batch of deltas) {
+    for (const d of batch) {
+      if (d.content) content += d.content;
+      if (d.reasoning_content) reasoning += d.reasoning_content;
+    }
   }
   return {
     id: meta.id,

@@ -29,7 +29,7 @@ test('any splitting and merging of an encoded stream decodes to exactly the orig
     fc.asyncProperty(fc.array(message, { minLength: 1, maxLength: 30 }), fc.array(fc.nat(), { maxLength: 60 }), async (messages, offsets) => {
       const bytes = Buffer.concat([...messages.map((m) => encodeEnvelope(m)), encodeEnvelope({}, FLAG_END_STREAM)]);
       const got = [];
-      for await (const env of decodeEnvelopes(from(cut(bytes, offsets)))) got.push(env);
+      for await (const batch of decodeEnvelopes(from(cut(bytes, offsets)))) got.push(...batch);
       assert.deepEqual(
         got.map((e) => e.data),
         [...JSON.parse(JSON.stringify(messages)), {}],

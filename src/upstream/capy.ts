@@ -47,7 +47,7 @@ export function createCapyDialect(http: Http, opts: { accessTtlMs: number }): Di
     return (reply.modelList ?? []).filter((m) => typeof m.model === 'string' && m.model).map((m) => ({ id: m.model!, description: m.description }));
   }
 
-  async function* sendMessage(session: Session, chatSessionId: string, message: OutgoingMessage, signal?: AbortSignal): AsyncGenerator<UpstreamEvent> {
+  async function sendMessage(session: Session, chatSessionId: string, message: OutgoingMessage, signal?: AbortSignal): Promise<AsyncIterable<UpstreamEvent[]>> {
     const qa: Record<string, unknown> = { content: message.text };
     if (message.attachments.length > 0) qa.attachments = message.attachments;
     // `config` must be a sibling of `message`: nested inside it the upstream ignores it.
@@ -57,7 +57,7 @@ export function createCapyDialect(http: Http, opts: { accessTtlMs: number }): Di
     };
     const what = 'ChatStream';
     const envelopes = await http.stream(`${AGENT}/ChatStream`, session.headers, body, what, signal);
-    yield* readEventStream(envelopes, what, (msg) => {
+    return readEventStream(envelopes, what, (msg) => {
       const event = msg.data?.event;
       if (!event) return undefined;
       if (event.textEvent) return textEvent('text', event.textEvent.text);

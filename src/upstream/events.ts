@@ -8,31 +8,41 @@ export type Mapped = UpstreamEvent | 'done' | undefined;
 /**
  * Reads a Connect stream of StepChat messages: `mapMessage` translates each message of the
  * dialect; the end-of-stream trailer ends it (or fails it), and a stream that stops without one
- * fails unless the dialect's own done event was seen.
+ * fails unless the dialect's own done event was seen. Events come out a batch per network read.
  */
 export async function* readEventStream(
-  envelopes: AsyncIterable<Envelope>,
+  batches: AsyncIterable<Envelope[]>,
   what: string,
   mapMessage: (msg: Record<string, any>) => Mapped,
-): AsyncGenerator<UpstreamEvent> {
+): AsyncGenerator<UpstreamEvent[]> {
   let events = 0;
   let sawDone = false;
-  for await (const { flags, data } of envelopes) {
-    const msg = (data ?? {}) as Record<string, any>;
-    if (flags & FLAG_END_STREAM) {
-      if (msg.error) throw streamError(what, msg.error, events === 0);
-      yield { type: 'done' };
-      return;
+  let ended = false;
+  for await (const batch of batches) {
+    // After the trailer the body is read on to its end rather than abandoned: leaving the loop
+    // early would destroy the response and with it a keep-alive upstream connection.
+    if (ended) continue;
+    const out: UpstreamEvent[] = [];
+    for (const { flags, data } of batch) {
+      const msg = (data ?? {}) as Record<string, any>;
+      if (flags & FLAG_END_STREAM) {
+        if (msg.error) throw streamError(what, msg.error, events === 0);
+        ended = true;
+        out.push({ type: 'done' });
+        break;
+      }
+      events++;
+      if (msg.error) throw streamError(what, msg.error, false);
+      const mapped = mapMessage(msg);
+      if (mapped === 'done') sawDone = true;
+      else if (mapped) out.push(mapped);
     }
-    events++;
-    if (msg.error) throw streamError(what, msg.error, false);
-    const mapped = mapMessage(msg);
-    if (mapped === 'done') sawDone = true;
-    else if (mapped) yield mapped;
+    if (out.length > 0) yield out;
   }
+  if (ended) return;
   // Tolerate a server that ends after its done event without the Connect trailer.
   if (sawDone) {
-    yield { type: 'done' };
+    yield [{ type: 'done' }];
     return;
   }
   throw new UpstreamError(`${what} ended without an end-of-stream trailer`);

@@ -99,8 +99,8 @@ export function createHttp(opts: HttpOptions) {
     return json as T;
   }
 
-  /** A server-streaming Connect call: one request envelope, then the reply's envelopes as they arrive. */
-  async function stream(path: string, headers: Record<string, string>, body: unknown, what: string, signal?: AbortSignal): Promise<AsyncGenerator<Envelope>> {
+  /** A server-streaming Connect call: one request envelope, then the reply's envelopes, a batch per read. */
+  async function stream(path: string, headers: Record<string, string>, body: unknown, what: string, signal?: AbortSignal): Promise<AsyncGenerator<Envelope[]>> {
     const res = await send({
       path,
       headers: { ...headers, 'content-type': 'application/connect+json' },
@@ -112,7 +112,7 @@ export function createHttp(opts: HttpOptions) {
     return guard(decodeEnvelopes(res.body), what, signal);
   }
 
-  async function* guard(source: AsyncGenerator<Envelope>, what: string, signal?: AbortSignal): AsyncGenerator<Envelope> {
+  async function* guard(source: AsyncGenerator<Envelope[]>, what: string, signal?: AbortSignal): AsyncGenerator<Envelope[]> {
     try {
       yield* source;
     } catch (err) {

@@ -77,7 +77,8 @@ export interface Dialect {
   readonly fallbackModels: string[];
   login(cred: Credential, signal?: AbortSignal): Promise<Session>;
   createChat(session: Session, signal?: AbortSignal): Promise<string>;
-  sendMessage(session: Session, chatId: string, message: OutgoingMessage, signal?: AbortSignal): AsyncIterable<UpstreamEvent>;
+  /** Sends the message; the answer's events come a batch per network read. */
+  sendMessage(session: Session, chatId: string, message: OutgoingMessage, signal?: AbortSignal): Promise<AsyncIterable<UpstreamEvent[]>>;
   deleteChat(session: Session, chatId: string, signal?: AbortSignal): Promise<void>;
   /** The upstream's model list, where the dialect can ask for it. */
   listModels?(session: Session, signal?: AbortSignal): Promise<UpstreamModel[]>;

@@ -57,13 +57,13 @@ export function createYuewenDialect(http: Http, opts: { accessTtlMs: number }): 
     searchState.set(session.account, search);
   }
 
-  async function* sendMessage(session: Session, chatId: string, message: OutgoingMessage, signal?: AbortSignal): AsyncGenerator<UpstreamEvent> {
+  async function sendMessage(session: Session, chatId: string, message: OutgoingMessage, signal?: AbortSignal): Promise<AsyncIterable<UpstreamEvent[]>> {
     await applySearch(session, message.search, signal);
     const messageInfo: Record<string, unknown> = { text: message.text };
     if (message.attachments.length > 0) messageInfo.attachments = message.attachments;
     const what = 'SendMessageStream';
     const envelopes = await http.stream(`${MESSAGE}/SendMessageStream`, session.headers, { chatId, messageInfo }, what, signal);
-    yield* readEventStream(envelopes, what, (msg) => {
+    return readEventStream(envelopes, what, (msg) => {
       if (msg.textEvent) return textEvent('text', msg.textEvent.text);
       if (msg.pipelineEvent?.eventSearch) return searchEvent(msg.pipelineEvent.eventSearch.results);
       if (msg.doneEvent) return 'done';
