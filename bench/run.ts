@@ -1,0 +1,198 @@
+import { readdirSync, statSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { cpus, loadavg, release, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { round } from './lib/driver.js';
+import { printProfile, summarizeProfile, type ProfileSummary } from './lib/profile.js';
+import { build, OUT, ROOT, rssAnonMb, rssMb, SERVICE_DIR, startFlags, startEmulatorProc, startServiceProc, stop, type EmulatorProc } from './lib/procs.js';
+import { compare, printReport, verdicts } from './lib/report.js';
+import { runScale, type ScaleResult } from './lib/scale.js';
+import { control, newAccount, runScenario, type ScenarioResult } from './lib/scenario.js';
+import type { Dialect } from './lib/upstream.js';
+
+// npm run bench: builds the service, starts the emulator and the service as separate processes,
+// and measures throughput, latency, time to first token, service CPU and RSS for stream and
+// non-stream at several concurrencies, next to a baseline client that makes the same upstream
+// calls directly; then 1,000 concurrent streams; then a CPU profile of the 32-connection stream and
+// non-stream scenarios. Prints tables and writes bench/results.json. Knobs (env):
+//   BENCH_SECONDS=12           measured seconds per scenario (after BENCH_WARMUP_SECONDS=2)
+//   BENCH_CONNECTIONS=1,32,256 concurrency levels
+//   BENCH_SCALE_STREAMS=1000   streams held open at once (0 skips); BENCH_SCALE_DELAY_MS=700 between
+//                              frames; BENCH_SCALE_RAMP_MS=5000 to open them all
+//   BENCH_PROFILE=1            profile the service (node --cpu-prof) at 32 connections (0 skips)
+//   BENCH_DIALECT=capy         upstream dialect of the emulator and the service (or yuewen)
+//   BENCH_PHASES=throughput,scale,profile   which parts to run
+//   BENCH_FRAGMENT=1           the emulator's random fragmentation (0: one write per envelope)
+//   BENCH_MODEL=step-auto      model name clients send (an unlisted name is logged at info)
+//   BENCH_QUIET_WAIT_MS=20000  before each scenario, wait up to this long for the machine to be quiet
+//   BENCH_SERVICE_NODE_ARGS=   extra node flags for the service, e.g. --max-semi-space-size=2
+//   BENCH_SERVICE_DIR=         measure the service of another checkout (before/after comparisons)
+//   BENCH_SKIP_BUILD=1         use dist/ as it is
+
+const env = process.env;
+const SECONDS = Number(env.BENCH_SECONDS ?? 12);
+const WARMUP_MS = Number(env.BENCH_WARMUP_SECONDS ?? 2) * 1000;
+const LEVELS = (env.BENCH_CONNECTIONS ?? '1,32,256').split(',').map(Number);
+const SCALE_STREAMS = Number(env.BENCH_SCALE_STREAMS ?? 1000);
+const SCALE_DELAY_MS = Number(env.BENCH_SCALE_DELAY_MS ?? 700);
+const SCALE_RAMP_MS = Number(env.BENCH_SCALE_RAMP_MS ?? 5000);
+const PHASES = new Set((env.BENCH_PHASES ?? 'throughput,scale,profile').split(','));
+const PROFILE = env.BENCH_PROFILE !== '0' && PHASES.has('profile');
+const DIALECT = (env.BENCH_DIALECT ?? 'capy') as Dialect;
+// A model the upstream lists (what clients pick from GET /v1/models) unless BENCH_MODEL says otherwise.
+const MODEL = env.BENCH_MODEL ?? (DIALECT === 'capy' ? 'step-auto' : 'step');
+const FRAGMENT = env.BENCH_FRAGMENT !== '0';
+const CTX = { dialect: DIALECT, model: MODEL };
+const FRAMES = 20;
+const PROMPT = 'benchmark question 基准测试 🚀';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function machine() {
+  const c = cpus();
+  return {
+    cpu: c[0]?.model ?? 'unknown',
+    cores: c.length,
+    memoryGb: round(totalmem() / 2 ** 30, 1),
+    node: process.version,
+    kernel: release(),
+    date: new Date().toISOString(),
+    /** 1/5/15-minute load averages when the run ended (this run's own processes count too). */
+    loadAverage: loadavg().map((l) => round(l, 2)),
+  };
+}
+
+async function throughput(emu: EmulatorProc): Promise<{ results: ScenarioResult[]; idleRssMb: number; idleAnonMb: number; idleAfterLoadMb: number }> {
+  const svc = await startServiceProc({ upstream: emu.url, dialect: DIALECT, name: 'bench-service' });
+  try {
+    await sleep(3000);
+    const idleRssMb = round(rssMb(svc.pid), 1);
+    const idleAnonMb = round(rssAnonMb(svc.pid), 1);
+    console.log(`service pid ${svc.pid}, idle RSS ${idleRssMb} MB (${idleAnonMb} MB anonymous); log: ${svc.logFile}`);
+    const pids = { service: svc.pid, emulator: emu.pid };
+    const token = await newAccount(emu.url);
+    const base = { ...CTX, warmupMs: WARMUP_MS, durationMs: SECONDS * 1000, token, prompt: PROMPT };
+    // Warm the JIT of both paths once before anything is measured.
+    for (const stream of [true, false]) {
+      await runScenario('warm-up', { ...base, target: 'gateway', stream, connections: 32, warmupMs: 0, durationMs: 2000, url: svc.url }, pids, emu.url);
+    }
+    const results: ScenarioResult[] = [];
+    for (const connections of LEVELS) {
+      const runs = [
+        { name: 'baseline client', spec: { ...base, target: 'baseline' as const, stream: true, connections, url: emu.url, token: await newAccount(emu.url) } },
+        { name: 'service stream', spec: { ...base, target: 'gateway' as const, stream: true, connections, url: svc.url } },
+        { name: 'service non-stream', spec: { ...base, target: 'gateway' as const, stream: false, connections, url: svc.url } },
+      ];
+      for (const { name, spec } of runs) {
+        process.stdout.write(`${name} @${connections} … `);
+        const r = await runScenario(name, spec, pids, emu.url);
+        console.log(`${r.perSecond}/s, p50 ${r.latencyP50} ms, ${r.serviceCpuMsPerCompletion ?? r.clientCpuMsPerCompletion} ms CPU/completion`);
+        results.push(r);
+      }
+    }
+    await sleep(3000);
+    const idleAfterLoadMb = round(rssMb(svc.pid), 1);
+    return { results, idleRssMb, idleAnonMb, idleAfterLoadMb };
+  } finally {
+    await stop(svc.child);
+  }
+}
+
+interface Profiled {
+  mode: 'stream' | 'non-stream';
+  scenario: ScenarioResult;
+  summary: ProfileSummary;
+}
+
+/** One service under --cpu-prof, stream @32 then non-stream @32; each window summarized on its own. */
+async function profile(emu: EmulatorProc): Promise<{ file: string; runs: Profiled[] }> {
+  const dir = join(OUT, 'profile');
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const svc = await startServiceProc({ upstream: emu.url, dialect: DIALECT, name: 'profile-service', nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
+  const scenarios: { mode: Profiled['mode']; scenario: ScenarioResult }[] = [];
+  try {
+    const token = await newAccount(emu.url);
+    for (const stream of [true, false]) {
+      const spec = { ...CTX, target: 'gateway' as const, stream, connections: 32, warmupMs: WARMUP_MS, durationMs: SECONDS * 1000, url: svc.url, token, prompt: PROMPT };
+      const mode = stream ? 'stream' : 'non-stream';
+      scenarios.push({ mode, scenario: await runScenario(`service ${mode} (profiled)`, spec, { service: svc.pid, emulator: emu.pid }, emu.url) });
+    }
+  } finally {
+    // SIGINT: the service closes gracefully and exits, which is when V8 writes the profile.
+    await stop(svc.child, 'SIGINT', 20_000);
+  }
+  const file = readdirSync(dir)
+    .filter((f) => f.endsWith('.cpuprofile'))
+    .map((f) => join(dir, f))
+    .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+  if (!file) throw new Error(`no .cpuprofile written in ${dir}`);
+  return { file, runs: scenarios.map((s) => ({ ...s, summary: summarizeProfile(file, 25, s.scenario.windowUs) })) };
+}
+
+async function main(): Promise<void> {
+  if (env.BENCH_SKIP_BUILD !== '1') build();
+  const emu = await startEmulatorProc(DIALECT);
+  try {
+    await control(emu.url, 'POST', 'config', { fragment: FRAGMENT, frames: FRAMES, frameDelayMs: 0 });
+    console.log(`service (${SERVICE_DIR}) runs as: node ${[...startFlags(), env.BENCH_SERVICE_NODE_ARGS ?? ''].join(' ').trim()} dist/src/server.js`);
+    console.log(`emulator pid ${emu.pid} at ${emu.url} (${DIALECT} dialect, fragmentation ${FRAGMENT ? 'on' : 'off'}, ${FRAMES} frames per answer)`);
+    const { results, idleRssMb, idleAnonMb, idleAfterLoadMb } = PHASES.has('throughput')
+      ? await throughput(emu)
+      : { results: [], idleRssMb: NaN, idleAnonMb: NaN, idleAfterLoadMb: NaN };
+
+    let scale: ScaleResult | undefined;
+    if (SCALE_STREAMS > 0 && PHASES.has('scale')) {
+      console.log(`scale: ${SCALE_STREAMS} concurrent streams opened over ${SCALE_RAMP_MS} ms, ${SCALE_DELAY_MS} ms between frames …`);
+      scale = await runScale(emu, CTX, SCALE_STREAMS, SCALE_DELAY_MS, SCALE_RAMP_MS);
+    }
+    let prof: Awaited<ReturnType<typeof profile>> | undefined;
+    if (PROFILE) {
+      console.log('profiling the service during stream and non-stream @32 …');
+      prof = await profile(emu);
+    }
+
+    const cmp = compare(results);
+    const v = verdicts(results, cmp, idleRssMb, scale);
+    printReport(results, cmp, v, scale);
+    console.log(`\nidle RSS: ${idleRssMb} MB at start (${idleAnonMb} MB of it anonymous, the rest the mapped node binary and libraries), ${idleAfterLoadMb} MB after the load`);
+    for (const run of prof?.runs ?? []) {
+      console.log(`\n=== CPU profile, ${run.mode} @32 (${run.scenario.perSecond}/s, ${run.scenario.serviceCpuMsPerCompletion} ms CPU/completion while profiled)`);
+      printProfile(run.summary);
+    }
+    if (prof) console.log(`\n(profile: ${prof.file})`);
+    const out = {
+      machine: machine(),
+      settings: {
+        serviceDir: SERVICE_DIR,
+        serviceCommand: ['node', ...startFlags(), ...(env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean), 'dist/src/server.js'].join(' '),
+        dialect: DIALECT,
+        model: MODEL,
+        seconds: SECONDS,
+        warmupMs: WARMUP_MS,
+        levels: LEVELS,
+        frames: FRAMES,
+        fragment: FRAGMENT,
+        logLevel: 'info',
+        prompt: PROMPT,
+      },
+      idleRssMb: { atStart: idleRssMb, anonymousAtStart: idleAnonMb, afterLoad: idleAfterLoadMb },
+      scenarios: results,
+      comparisons: cmp,
+      scale,
+      profile: prof,
+      targets: v,
+    };
+    writeFileSync(join(ROOT, 'bench', 'results.json'), `${JSON.stringify(out, null, 2)}\n`);
+    console.log('\nwrote bench/results.json');
+  } finally {
+    await stop(emu.child);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
