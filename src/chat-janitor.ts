@@ -2,8 +2,6 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { TokenPool } from './token-pool.js';
 import type { Credential, Dialect } from './upstream/types.js';
 
-const DELETE_TIMEOUT_MS = 30_000;
-
 /**
  * Deletes upstream chats in the background so the account stays clean, and remembers the ones
  * still being deleted so a shutdown can wait for them.
@@ -14,7 +12,8 @@ export function createChatJanitor(pool: TokenPool, dialect: Dialect, log: Fastif
 
   function discardChat(cred: Credential, chatId: string): void {
     const job = pool
-      .withSession(cred, (s) => dialect.deleteChat(s, chatId, AbortSignal.timeout(DELETE_TIMEOUT_MS)))
+      // No signal of its own: the dispatcher's connect and header timeouts bound the call.
+      .withSession(cred, (s) => dialect.deleteChat(s, chatId))
       .catch((err: Error) => {
         failures++;
         log.warn({ account: cred.id, chatId, code: (err as { code?: string }).code, msg: err.message }, 'could not delete upstream chat');
