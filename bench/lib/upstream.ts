@@ -1,8 +1,10 @@
 import { Agent } from 'undici';
+import { browserHeaders as gatewayHeaders } from '../../src/upstream/session.js';
 
 // The baseline client: the three upstream calls a completion needs, made straight against the
 // emulator with nothing else (no validation, no logging, no translation). Written here rather than
-// imported from src/ so that it measures the floor, not the gateway's own code.
+// imported from src/ so that it measures the floor, not the gateway's own code; only the constant
+// browser header set is shared, so both send the same bytes.
 
 /** The upstream dialects the emulator and the service speak. */
 export type Dialect = 'capy' | 'yuewen';
@@ -42,20 +44,7 @@ const CALLS = {
 
 // The same header set the gateway sends, so the emulator does the same work for both.
 function browserHeaders(origin: string, dialect: Dialect, deviceId: string, cookie: string): Record<string, string> {
-  return {
-    accept: '*/*',
-    'accept-language': 'zh-CN,zh;q=0.9,en;q=0.8',
-    'connect-protocol-version': '1',
-    'oasis-appid': '10200',
-    'oasis-platform': 'web',
-    'x-waf-client-type': 'fetch_sdk',
-    origin,
-    referer: `${origin}/`,
-    'user-agent': 'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36',
-    ...CALLS[dialect].extraHeaders,
-    'oasis-webid': deviceId,
-    cookie,
-  };
+  return { ...gatewayHeaders(origin, CALLS[dialect].extraHeaders), 'oasis-webid': deviceId, cookie };
 }
 
 function envelope(body: unknown): Buffer {
