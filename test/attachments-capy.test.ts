@@ -1,21 +1,14 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { FILE_FIXTURES } from './emulator/index.js';
-import { startStack, type Stack } from './helpers.js';
+import { suiteStack } from './helpers.js';
 
 const dataUrl = (name: string) => `data:${FILE_FIXTURES[name]!.mime};base64,${FILE_FIXTURES[name]!.bytes.toString('base64')}`;
 
 // The capy dialect uploads images as multipart POST /api/resource/image and sends their rid.
 describe('image attachments with the capy dialect', () => {
-  let s: Stack;
-  before(async () => {
-    s = await startStack({ emulator: { dialect: 'capy' }, config: { STEP_DIALECT: 'capy', ATTACHMENT_ALLOW_HOSTS: '127.0.0.1' } });
-  });
-  after(async () => {
-    await s.settled();
-    await s.close();
-  });
+  const s = suiteStack({ emulator: { dialect: 'capy' }, config: { STEP_DIALECT: 'capy', ATTACHMENT_ALLOW_HOSTS: '127.0.0.1' } });
 
   const ask = (url: string, kind: 'image_url' | 'file' = 'image_url') => ({
     model: 'step-auto',

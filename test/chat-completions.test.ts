@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { answerFor } from './emulator/index.js';
-import { collectStream, DIALECT, parseSse, startStack, type Stack } from './helpers.js';
+import { collectStream, DIALECT, parseSse, suiteStack } from './helpers.js';
 
 /** The answer a client should see for an emulator answer with markers: `[n]` for web markers. */
 function numbered(raw: string, sources: number): string {
@@ -15,14 +15,7 @@ function numbered(raw: string, sources: number): string {
 }
 
 describe('chat completions against the emulator', () => {
-  let s: Stack;
-  before(async () => {
-    s = await startStack();
-  });
-  after(async () => {
-    await s.settled();
-    await s.close();
-  });
+  const s = suiteStack();
 
   test('a non-streamed completion returns exactly the upstream answer', async () => {
     const prompt = 'Tell me about the Yangtze 长江 🌊';

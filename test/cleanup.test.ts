@@ -1,17 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { startStack, waitFor, type Stack } from './helpers.js';
+import { describe, test } from 'node:test';
+import { suiteStack, waitFor } from './helpers.js';
 
 const ask = (content: string, stream = false) => ({ model: 'step', stream, messages: [{ role: 'user' as const, content }] });
 
 describe('every upstream chat is deleted and abandoned work stops', () => {
-  let s: Stack;
-  before(async () => {
-    s = await startStack({ config: { UPSTREAM_BODY_TIMEOUT_MS: 500 } });
-  });
-  after(async () => {
-    await s.close();
-  });
+  const s = suiteStack({ config: { UPSTREAM_BODY_TIMEOUT_MS: 500 } });
 
   test('a client that disconnects mid-stream stops the upstream stream within 1 s', async () => {
     const res = await s.post(ask('keep talking #fault:stall', true));

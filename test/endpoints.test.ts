@@ -1,17 +1,11 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { buildApp } from '../src/app.js';
 import { loadConfig } from '../src/config.js';
-import { DIALECT, startStack, type Stack } from './helpers.js';
+import { DIALECT, suiteStack } from './helpers.js';
 
 describe('other endpoints', () => {
-  let s: Stack;
-  before(async () => {
-    s = await startStack();
-  });
-  after(async () => {
-    await s.close();
-  });
+  const s = suiteStack();
 
   test('GET /v1/models lists the models in the OpenAI list shape, also via the SDK', async () => {
     const res = await fetch(`${s.baseUrl}/v1/models`, { headers: { authorization: `Bearer ${s.token}` } });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import OpenAI from 'openai';
-import { startStack, parseSse, type Stack } from './helpers.js';
+import { parseSse, suiteStack } from './helpers.js';
 
 const ask = (content: string) => ({ model: 'step', messages: [{ role: 'user' as const, content }] });
 
@@ -16,14 +16,7 @@ async function expectError(res: Response, status: number, type: string) {
 }
 
 describe('errors have real statuses in the OpenAI shape', () => {
-  let s: Stack;
-  before(async () => {
-    s = await startStack({ config: { BODY_LIMIT_BYTES: 4096, UPSTREAM_HEADERS_TIMEOUT_MS: 400 }, emulator: { slowMs: 1500 } });
-  });
-  after(async () => {
-    await s.settled();
-    await s.close();
-  });
+  const s = suiteStack({ config: { BODY_LIMIT_BYTES: 4096, UPSTREAM_HEADERS_TIMEOUT_MS: 400 }, emulator: { slowMs: 1500 } });
 
   test('a body without messages is a 400 that the SDK raises as BadRequestError', async () => {
     await assert.rejects(s.client().chat.completions.create({ model: 'step' } as never), OpenAI.BadRequestError);

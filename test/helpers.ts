@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { after, before } from 'node:test';
 import OpenAI from 'openai';
 import { buildApp } from '../src/app.js';
 import { loadConfig, type Config } from '../src/config.js';
@@ -102,6 +103,28 @@ export async function startStack(
     },
   };
   return stack;
+}
+
+/**
+ * Starts a stack before the suite's tests and, after them, waits for every upstream chat to be
+ * deleted and closes it (which also checks the log for secrets). Use inside `describe`.
+ */
+export function suiteStack(opts: Parameters<typeof startStack>[0] = {}): Stack {
+  let current: Stack | undefined;
+  before(async () => {
+    current = await startStack(opts);
+  });
+  after(async () => {
+    if (!current) return;
+    await current.settled();
+    await current.close();
+  });
+  return new Proxy({} as Stack, {
+    get: (_target, key) => {
+      if (!current) throw new Error('the stack starts in before()');
+      return Reflect.get(current, key);
+    },
+  });
 }
 
 /** Polls `check` until it holds (or fails after `ms`). */

@@ -1,19 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { answerFor } from './emulator/index.js';
-import { collectStream, DIALECT, startStack, type Stack } from './helpers.js';
+import { collectStream, DIALECT, startStack, suiteStack } from './helpers.js';
 
 const ask = (content: string, extra: Record<string, unknown> = {}) => ({ model: 'step', messages: [{ role: 'user' as const, content }], ...extra });
 
 describe('web search switch', () => {
-  let s: Stack;
-  before(async () => {
-    s = await startStack({ emulator: { fragment: false } });
-  });
-  after(async () => {
-    await s.settled();
-    await s.close();
-  });
+  const s = suiteStack({ emulator: { fragment: false } });
 
   const searched = () => s.emu.messages.at(-1)!.searchEnabled;
 
@@ -62,14 +55,7 @@ describe('search default', () => {
 });
 
 describe('model choice and reasoning (capy)', { skip: DIALECT !== 'capy' }, () => {
-  let s: Stack;
-  before(async () => {
-    s = await startStack();
-  });
-  after(async () => {
-    await s.settled();
-    await s.close();
-  });
+  const s = suiteStack();
 
   test('the requested model reaches the upstream config; unknown names fall back to the default', async () => {
     await s.client().chat.completions.create({ ...ask('pick r1'), model: 'deepseek-r1' });

@@ -1,20 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { answerFor } from './emulator/index.js';
-import { parseSse, startStack, waitFor, type Stack } from './helpers.js';
+import { parseSse, suiteStack, waitFor } from './helpers.js';
 
 const ask = (content: string, stream = true) => ({ model: 'step', stream, messages: [{ role: 'user' as const, content }] });
 
 describe('keep-alive while the upstream is silent', () => {
-  let s: Stack;
-  before(async () => {
-    s = await startStack({ config: { SSE_KEEPALIVE_MS: 100 }, emulator: { slowMs: 450 } });
-  });
-  after(async () => {
-    await s.settled();
-    await s.close();
-  });
+  const s = suiteStack({ config: { SSE_KEEPALIVE_MS: 100 }, emulator: { slowMs: 450 } });
 
   test('a slow upstream gets headers and ": keep-alive" comments, then the full answer', async () => {
     const started = Date.now();
@@ -38,14 +31,7 @@ describe('keep-alive while the upstream is silent', () => {
 });
 
 describe('per-account concurrency limit', () => {
-  let s: Stack;
-  before(async () => {
-    s = await startStack({ config: { TOKEN_MAX_CONCURRENCY: 1, UPSTREAM_BODY_TIMEOUT_MS: 2000 } });
-  });
-  after(async () => {
-    await s.settled();
-    await s.close();
-  });
+  const s = suiteStack({ config: { TOKEN_MAX_CONCURRENCY: 1, UPSTREAM_BODY_TIMEOUT_MS: 2000 } });
 
   test('when every account is busy the answer is 429 with Retry-After, and the SDK raises RateLimitError', async () => {
     const busy = new AbortController();

@@ -2,19 +2,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { answerFor } from './emulator/index.js';
-import { startStack, type Stack } from './helpers.js';
+import { type Stack, startStack, suiteStack } from './helpers.js';
 
 const ask = (content: string) => ({ model: 'step', messages: [{ role: 'user' as const, content }] });
 
 describe('token pool', () => {
-  let s: Stack;
-  before(async () => {
-    s = await startStack({ emulator: { fragment: false } });
-  });
-  after(async () => {
-    await s.settled();
-    await s.close();
-  });
+  const s = suiteStack({ emulator: { fragment: false } });
 
   test('100 concurrent first requests with one token make exactly one access-token request', async () => {
     const account = s.emu.addAccount();
