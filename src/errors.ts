@@ -31,8 +31,6 @@ export const AttachmentUploadError = createError('STEP_ATTACHMENT_UPLOAD', 'Step
 /** The client closed the connection; nothing is sent back. */
 export const ClientGoneError = createError('STEP_CLIENT_GONE', 'client closed the connection', 499);
 
-export type StatusError = Error & { statusCode?: number; code?: string };
-
 /** Cuts upstream-provided text down to something safe to show. */
 export function brief(text: unknown, max = 200): string {
   const s = typeof text === 'string' ? text : JSON.stringify(text) ?? '';

@@ -107,7 +107,7 @@ export function createModelCatalog(opts: { dialect: Dialect; pool: TokenPool; re
     return true;
   }
 
-  return { list, resolve, known, firstSighting };
+  return { list, resolve, firstSighting };
 }
 
 export type ModelCatalog = ReturnType<typeof createModelCatalog>;

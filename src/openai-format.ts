@@ -83,8 +83,3 @@ export async function collectCompletion(deltas: AsyncIterable<Delta[]>, meta: Co
     usage: usage(meta, counter),
   };
 }
-
-/** The in-stream error event (CLIENTS.md 9). */
-export function streamErrorPayload(body: { error: object }): string {
-  return JSON.stringify(body);
-}
