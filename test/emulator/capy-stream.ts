@@ -1,11 +1,11 @@
-import type { ServerResponse } from 'node:http';
 import { capyAnswerFor, capySearchEnabled, capySearchResultsFor, reasoningFor } from './capy-answer.js';
 import { capyFailure, capySession, EXPIRED } from './capy-auth.js';
 import { DEFAULT_MODEL } from './capy-models.js';
 import type { EmulatorCore } from './core.js';
-import { parseDirectives, type Directives, type Fault } from './directives.js';
+import { maybeNoise, sendFrames, trailerOnly, type DialectEvents } from './answer-stream.js';
+import { parseDirectives, type Directives } from './directives.js';
 import { decodeSingleEnvelope, EnvelopeStream } from './envelope-writer.js';
-import { header, readBody, sendJson, type ConnectError, type RouteHandler } from './http-util.js';
+import { header, readBody, sendJson, type RouteHandler } from './http-util.js';
 import { mulberry32, type Rng } from './prng.js';
 import type { ReceivedMessage } from './types.js';
 import { checkConnect, EMBEZZLED, oasisDevice } from './yuewen-auth.js';
@@ -14,10 +14,7 @@ import { checkConnect, EMBEZZLED, oasisDevice } from './yuewen-auth.js';
 // with exactly one event key; errors past the HTTP preamble travel as HTTP 200
 // and an error trailer, as Connect sends them on a stream.
 
-const MID_STREAM_FAULTS: readonly Fault[] = ['error-event', 'error-trailer', 'reset', 'stall'];
 const BAD_REQUEST = 'request must be {"message":{"chatSessionId","content":{"userMessage":{"qa":{"content"}}}}}';
-/** Text frames sent before a mid-stream fault strikes. */
-const FAULT_AFTER_FRAMES = 3;
 
 interface CapyRequest {
   chatSessionId: string;
@@ -54,40 +51,17 @@ function parseRequest(body: unknown): CapyRequest | undefined {
   };
 }
 
-/** Sends one capy event inside its `data.event` wrapper. */
-function sendEvent(stream: EnvelopeStream, event: Record<string, unknown>): Promise<void> {
-  return stream.send({ data: { event } });
-}
-
-async function trailerOnly(core: EmulatorCore, res: ServerResponse, error: ConnectError): Promise<void> {
-  const stream = new EnvelopeStream(res, { rng: mulberry32(core.streamSeed()), fragment: core.options.fragment });
-  await stream.end({ error });
-}
-
-async function applyFault(stream: EnvelopeStream, fault: Fault): Promise<void> {
-  switch (fault) {
-    case 'error-event':
-      await sendEvent(stream, { errorEvent: { message: 'emulated upstream error' } });
-      return stream.end({});
-    case 'error-trailer':
-      return stream.end({ error: { code: 'internal', message: 'emulated trailer error' } });
-    case 'reset':
-      return stream.reset();
-    default:
-      return stream.waitForClose();
-  }
-}
-
-/** Noise clients must tolerate: heartbeats, and now and then an event kind they do not know. */
-async function maybeNoise(stream: EnvelopeStream, rng: Rng): Promise<void> {
-  if (rng() < 0.15) await sendEvent(stream, { heartBeatEvent: {} });
-  if (rng() < 0.05) await sendEvent(stream, { unknownEvent: { note: 'clients must ignore this' } });
-}
+/** Capy events travel inside a `data.event` wrapper. */
+const CAPY_EVENTS: DialectEvents = {
+  send: (stream, event) => stream.send({ data: { event } }),
+  sendError: (stream) => stream.send({ data: { event: { errorEvent: { message: 'emulated upstream error' } } } }),
+};
+const sendEvent = CAPY_EVENTS.send;
 
 async function streamReasoning(stream: EnvelopeStream, rng: Rng, text: string): Promise<void> {
   await sendEvent(stream, { pipelineEvent: { type: 'EVENT_TYPE_REASONING', action: 'start' } });
   for (const frame of reasoningFor(text)) {
-    await maybeNoise(stream, rng);
+    await maybeNoise(stream, rng, CAPY_EVENTS);
     await sendEvent(stream, { reasoningEvent: { text: frame } });
   }
   await sendEvent(stream, { pipelineEvent: { type: 'EVENT_TYPE_REASONING', action: 'end' } });
@@ -102,9 +76,6 @@ async function streamAnswer(
   directives: Directives,
 ): Promise<void> {
   const frames = capyAnswerFor(msg.text, { search: msg.searchEnabled, frames: core.options.frames });
-  const delayMs = directives.delayMs ?? core.options.frameDelayMs;
-  const fault = MID_STREAM_FAULTS.find((f) => directives.faults.has(f));
-  const faultAt = Math.min(FAULT_AFTER_FRAMES, frames.length);
   // The slow fault holds back even the response headers.
   if (directives.faults.has('slow')) await stream.sleep(directives.slowMs ?? core.options.slowMs);
   await sendEvent(stream, { startEvent: { messageId: core.nextId() } });
@@ -114,15 +85,7 @@ async function streamAnswer(
     const results = capySearchResultsFor(msg.text);
     await sendEvent(stream, { pipelineEvent: { type: 'EVENT_TYPE_SEARCH', action: 'end', eventSearch: { results } } });
   }
-  for (let i = 0; i <= frames.length && stream.open; i++) {
-    if (fault && i === faultAt) return applyFault(stream, fault);
-    const frame = frames[i];
-    if (frame === undefined) break;
-    if (i > 0 && delayMs > 0) await stream.sleep(delayMs);
-    await maybeNoise(stream, rng);
-    await sendEvent(stream, { textEvent: { text: frame } });
-    if (stream.open) msg.answer += frame;
-  }
+  if (!(await sendFrames(core, stream, rng, msg, frames, directives, CAPY_EVENTS))) return;
   await sendEvent(stream, { messageDoneEvent: {} });
   await sendEvent(stream, { doneEvent: {} });
   await stream.end({});

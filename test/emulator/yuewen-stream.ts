@@ -1,7 +1,7 @@
-import type { ServerResponse } from 'node:http';
 import { answerFor, searchResultsFor } from './answer.js';
 import type { EmulatorCore } from './core.js';
-import { parseDirectives, type Directives, type Fault } from './directives.js';
+import { sendFrames, trailerOnly, type DialectEvents } from './answer-stream.js';
+import { parseDirectives, type Directives } from './directives.js';
 import { decodeSingleEnvelope, EnvelopeStream } from './envelope-writer.js';
 import { header, readBody, sendJson, type ConnectError, type RouteHandler } from './http-util.js';
 import { mulberry32, type Rng } from './prng.js';
@@ -12,9 +12,11 @@ import { answeredFailure, checkConnect, checkSession, EMBEZZLED, oasisDevice } f
 // the way Connect sends them on a stream: HTTP 200 and an error trailer.
 
 const EXPIRED: ConnectError = { code: 'unauthenticated', message: 'token is expired' };
-const MID_STREAM_FAULTS: readonly Fault[] = ['error-event', 'error-trailer', 'reset', 'stall'];
-/** Frames sent before a mid-stream fault strikes. */
-const FAULT_AFTER_FRAMES = 3;
+/** Yuewen events are top-level keys; its in-stream error is a message of its own. */
+const YUEWEN_EVENTS: DialectEvents = {
+  send: (stream, event) => stream.send(event),
+  sendError: (stream) => stream.send({ error: { code: 'internal', message: 'emulated upstream error' } }),
+};
 
 interface ParsedRequest {
   chatId: string;
@@ -32,26 +34,6 @@ function parseRequest(body: unknown): ParsedRequest | undefined {
   return { chatId, text, attachments: attachments ?? [] };
 }
 
-/** A reply that is nothing but an error trailer. */
-async function trailerOnly(core: EmulatorCore, res: ServerResponse, error: ConnectError): Promise<void> {
-  const stream = new EnvelopeStream(res, { rng: mulberry32(core.streamSeed()), fragment: core.options.fragment });
-  await stream.end({ error });
-}
-
-async function applyFault(stream: EnvelopeStream, fault: Fault): Promise<void> {
-  switch (fault) {
-    case 'error-event':
-      await stream.send({ error: { code: 'internal', message: 'emulated upstream error' } });
-      return stream.end({});
-    case 'error-trailer':
-      return stream.end({ error: { code: 'internal', message: 'emulated trailer error' } });
-    case 'reset':
-      return stream.reset();
-    default:
-      return stream.waitForClose();
-  }
-}
-
 /** Streams the answer envelopes: start, search results, text frames, heartbeats, done, trailer. */
 async function streamAnswer(
   core: EmulatorCore,
@@ -61,26 +43,13 @@ async function streamAnswer(
   directives: Directives,
 ): Promise<void> {
   const frames = answerFor(msg.text, core.options.frames);
-  const delayMs = directives.delayMs ?? core.options.frameDelayMs;
-  const fault = MID_STREAM_FAULTS.find((f) => directives.faults.has(f));
-  const faultAt = Math.min(FAULT_AFTER_FRAMES, frames.length);
   // The slow fault holds back even the response headers.
   if (directives.faults.has('slow')) await stream.sleep(directives.slowMs ?? core.options.slowMs);
   await stream.send({ startEvent: { messageId: core.nextId() } });
   if (directives.search) {
     await stream.send({ pipelineEvent: { eventSearch: { results: searchResultsFor(msg.text) } } });
   }
-  for (let i = 0; i <= frames.length && stream.open; i++) {
-    if (fault && i === faultAt) return applyFault(stream, fault);
-    const frame = frames[i];
-    if (frame === undefined) break;
-    if (i > 0 && delayMs > 0) await stream.sleep(delayMs);
-    // Clients must ignore events they do not need and keys they do not know.
-    if (rng() < 0.15) await stream.send({ heartBeatEvent: {} });
-    if (rng() < 0.05) await stream.send({ unknownEvent: { note: 'clients must ignore this' } });
-    await stream.send({ textEvent: { text: frame } });
-    if (stream.open) msg.answer += frame;
-  }
+  if (!(await sendFrames(core, stream, rng, msg, frames, directives, YUEWEN_EVENTS))) return;
   await stream.send({ doneEvent: {} });
   await stream.end({});
 }

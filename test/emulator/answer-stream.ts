@@ -1,0 +1,78 @@
+import type { ServerResponse } from 'node:http';
+import type { EmulatorCore } from './core.js';
+import type { Directives, Fault } from './directives.js';
+import { EnvelopeStream } from './envelope-writer.js';
+import type { ConnectError } from './http-util.js';
+import { mulberry32, type Rng } from './prng.js';
+import type { ReceivedMessage } from './types.js';
+
+// What both dialects' answer streams share: the paced text frames, the noise clients must
+// tolerate, the mid-stream faults, and the reply that is only an error trailer. A dialect
+// supplies how one of its events is wrapped.
+
+const MID_STREAM_FAULTS: readonly Fault[] = ['error-event', 'error-trailer', 'reset', 'stall'];
+/** Text frames sent before a mid-stream fault strikes. */
+const FAULT_AFTER_FRAMES = 3;
+
+/** How a dialect puts one event on the wire, and what its in-stream error looks like. */
+export interface DialectEvents {
+  send(stream: EnvelopeStream, event: Record<string, unknown>): Promise<void>;
+  sendError(stream: EnvelopeStream): Promise<void>;
+}
+
+/** A reply that is nothing but an error trailer. */
+export async function trailerOnly(core: EmulatorCore, res: ServerResponse, error: ConnectError): Promise<void> {
+  const stream = new EnvelopeStream(res, { rng: mulberry32(core.streamSeed()), fragment: core.options.fragment });
+  await stream.end({ error });
+}
+
+async function applyFault(stream: EnvelopeStream, fault: Fault, events: DialectEvents): Promise<void> {
+  switch (fault) {
+    case 'error-event':
+      await events.sendError(stream);
+      return stream.end({});
+    case 'error-trailer':
+      return stream.end({ error: { code: 'internal', message: 'emulated trailer error' } });
+    case 'reset':
+      return stream.reset();
+    default:
+      return stream.waitForClose();
+  }
+}
+
+/** Noise clients must tolerate: heartbeats, and now and then an event kind they do not know. */
+export async function maybeNoise(stream: EnvelopeStream, rng: Rng, events: DialectEvents): Promise<void> {
+  if (rng() < 0.15) await events.send(stream, { heartBeatEvent: {} });
+  if (rng() < 0.05) await events.send(stream, { unknownEvent: { note: 'clients must ignore this' } });
+}
+
+/**
+ * Sends the answer's text frames, paced by `#delay:` or frameDelayMs, recording what was written
+ * in `msg.answer`. Returns false when a mid-stream fault ended the stream instead.
+ */
+export async function sendFrames(
+  core: EmulatorCore,
+  stream: EnvelopeStream,
+  rng: Rng,
+  msg: ReceivedMessage,
+  frames: string[],
+  directives: Directives,
+  events: DialectEvents,
+): Promise<boolean> {
+  const delayMs = directives.delayMs ?? core.options.frameDelayMs;
+  const fault = MID_STREAM_FAULTS.find((f) => directives.faults.has(f));
+  const faultAt = Math.min(FAULT_AFTER_FRAMES, frames.length);
+  for (let i = 0; i <= frames.length && stream.open; i++) {
+    if (fault && i === faultAt) {
+      await applyFault(stream, fault, events);
+      return false;
+    }
+    const frame = frames[i];
+    if (frame === undefined) break;
+    if (i > 0 && delayMs > 0) await stream.sleep(delayMs);
+    await maybeNoise(stream, rng, events);
+    await events.send(stream, { textEvent: { text: frame } });
+    if (stream.open) msg.answer += frame;
+  }
+  return true;
+}
