@@ -40,6 +40,16 @@ class Silence {
   }
 }
 
+/**
+ * Holds the socket's writes until the loop turns, so a batch of events leaves in one `writev`
+ * instead of one per event (fastify-sse-v2 writes each event separately).
+ */
+function coalesce(reply: FastifyReply): void {
+  const raw = reply.raw;
+  raw.cork();
+  setImmediate(() => raw.uncork());
+}
+
 declare module 'fastify' {
   interface FastifyReply {
     /**
@@ -66,6 +76,7 @@ export default fp(
           } else if (step.done) {
             break;
           } else {
+            if (step.value.length > 1) coalesce(reply);
             for (const data of step.value) yield { data };
             pending = it.next();
             silence.reset();
@@ -80,6 +91,7 @@ export default fp(
       } finally {
         silence.stop();
       }
+      coalesce(reply);
       yield { data: '[DONE]' };
     }
 
@@ -99,6 +111,8 @@ export default fp(
         if (!this.raw.writableFinished) void it.return?.(undefined).catch(() => undefined);
       });
       this.header('x-accel-buffering', 'no');
+      // The status line and headers leave with the first events rather than in a packet of their own.
+      coalesce(this);
       this.sse(events(this, it, silence, first, pending));
     });
   },
