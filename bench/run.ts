@@ -25,6 +25,7 @@ import type { Dialect } from './lib/upstream.js';
 //   BENCH_MODEL=step-auto      model name clients send (an unlisted name is logged at info)
 //   BENCH_QUIET_WAIT_MS=20000  before each scenario, wait up to this long for the machine to be quiet
 //   BENCH_SERVICE_NODE_ARGS=   extra node flags for the service, e.g. --max-semi-space-size=2
+//   BENCH_EMULATOR_NODE_ARGS=  extra node flags for the emulator, e.g. --cpu-prof --cpu-prof-dir=/tmp/emu
 //   BENCH_SERVICE_DIR=         measure the service of another checkout (before/after comparisons)
 //   BENCH_SKIP_BUILD=1         use dist/ as it is
 

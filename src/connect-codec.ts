@@ -64,17 +64,3 @@ function parseJson(text: string): unknown {
     throw new EnvelopeError(`envelope is not valid JSON (${text.length} chars)`);
   }
 }
-
-/**
- * Decodes a byte stream into envelopes, one batch per read (the envelopes that read completed),
- * so consumers pay one await per read rather than per envelope. A stream that ends inside an
- * envelope is an error.
- */
-export async function* decodeEnvelopes(source: AsyncIterable<Uint8Array>): AsyncGenerator<Envelope[]> {
-  const decoder = new EnvelopeDecoder();
-  for await (const chunk of source) {
-    const batch = decoder.push(chunk);
-    if (batch.length > 0) yield batch;
-  }
-  if (decoder.buffered > 0) throw new EnvelopeError(`stream ended inside an envelope (${decoder.buffered} bytes left)`);
-}

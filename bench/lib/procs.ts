@@ -77,7 +77,8 @@ export interface EmulatorProc {
 
 /** Starts `test/emulator/cli.ts` in its own process and reads the `{url, token}` line it prints. */
 export async function startEmulatorProc(dialect: string): Promise<EmulatorProc> {
-  const child = track(process.execPath, ['--import', 'tsx', 'test/emulator/cli.ts'], {
+  const nodeArgs = (process.env.BENCH_EMULATOR_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child = track(process.execPath, [...nodeArgs, '--import', 'tsx', 'test/emulator/cli.ts'], {
     cwd: ROOT,
     env: { ...process.env, EMULATOR_PORT: '0', EMULATOR_DIALECT: dialect },
     stdio: ['ignore', 'pipe', 'inherit'],

@@ -1,5 +1,6 @@
 import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
-import { decodeEnvelopes, encodeEnvelope, EnvelopeError, type Envelope } from '../connect-codec.js';
+import { encodeEnvelope, EnvelopeError, type Envelope } from '../connect-codec.js';
+import { EnvelopeFeed } from './envelope-feed.js';
 import { brief, ClientGoneError, UpstreamAuthError, UpstreamError, UpstreamRateLimitError, UpstreamTimeoutError } from '../errors.js';
 
 export interface HttpOptions {
@@ -30,6 +31,17 @@ export function connectFailure(status: number, body: unknown, what: string): Err
   if (code === 'deadline_exceeded' || status === 504 || status === 408) return new UpstreamTimeoutError(detail);
   if (code === 'resource_exhausted' || status === 429) return new UpstreamRateLimitError(detail);
   return new UpstreamError(detail);
+}
+
+/** A reply body as JSON: empty is `{}`; text that is not JSON fails a 2xx and is the message of an error. */
+function parseReply(text: string, status: number, what: string): unknown {
+  if (text === '') return {};
+  try {
+    return JSON.parse(text);
+  } catch {
+    if (status >= 200 && status < 300) throw new UpstreamError(`${what}: reply is not JSON`);
+    return { message: text };
+  }
 }
 
 /**
@@ -76,13 +88,7 @@ export function createHttp(opts: HttpOptions) {
     } catch (err) {
       throw upstreamFailure(err, what, signal);
     }
-    if (text === '') return {};
-    try {
-      return JSON.parse(text);
-    } catch {
-      if (res.statusCode >= 200 && res.statusCode < 300) throw new UpstreamError(`${what}: reply is not JSON`);
-      return { message: text };
-    }
+    return parseReply(text, res.statusCode, what);
   }
 
   /** A unary Connect call: JSON in, JSON out; non-2xx becomes a domain error. */
@@ -99,25 +105,21 @@ export function createHttp(opts: HttpOptions) {
     return json as T;
   }
 
-  /** A server-streaming Connect call: one request envelope, then the reply's envelopes, a batch per read. */
-  async function stream(path: string, headers: Record<string, string>, body: unknown, what: string, signal?: AbortSignal): Promise<AsyncGenerator<Envelope[]>> {
-    const res = await send({
-      path,
-      headers: { ...headers, 'content-type': 'application/connect+json' },
-      body: encodeEnvelope(body),
-      signal,
-      what,
-    });
-    if (res.statusCode !== 200) throw connectFailure(res.statusCode, await readJson(res, what, signal), what);
-    return guard(decodeEnvelopes(res.body), what, signal);
-  }
-
-  async function* guard(source: AsyncGenerator<Envelope[]>, what: string, signal?: AbortSignal): AsyncGenerator<Envelope[]> {
-    try {
-      yield* source;
-    } catch (err) {
-      throw upstreamFailure(err, what, signal);
-    }
+  /**
+   * A server-streaming Connect call: one request envelope, then the reply's envelopes, a batch per
+   * read. Dispatched with a handler that decodes as bytes arrive (see EnvelopeFeed), because this
+   * path runs for every network read of every answer.
+   */
+  async function stream(path: string, headers: Record<string, string>, body: unknown, what: string, signal?: AbortSignal): Promise<AsyncIterableIterator<Envelope[]>> {
+    if (signal?.aborted) throw new ClientGoneError();
+    const feed = new EnvelopeFeed((err) => upstreamFailure(err, what, signal), signal);
+    agent.dispatch(
+      { origin, path: prefix + path, method: 'POST', headers: { ...headers, 'content-type': 'application/connect+json' }, body: encodeEnvelope(body) },
+      feed,
+    );
+    const start = await feed.started;
+    if (start.status !== 200) throw connectFailure(start.status, parseReply(start.errorBody ?? '', start.status, what), what);
+    return feed;
   }
 
   return { unary, stream, send, readJson, origin, close: () => agent.close() };
