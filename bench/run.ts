@@ -27,6 +27,7 @@ import type { Dialect } from './lib/upstream.js';
 //   BENCH_SERVICE_NODE_ARGS=   extra node flags for the service, e.g. --max-semi-space-size=2
 //   BENCH_EMULATOR_NODE_ARGS=  extra node flags for the emulator, e.g. --cpu-prof --cpu-prof-dir=/tmp/emu
 //   BENCH_SERVICE_DIR=         measure the service of another checkout (before/after comparisons)
+//   BENCH_IDLE_SETTLE_SECONDS=25  idle RSS is read 3 s after start and again this long after (settled)
 //   BENCH_SKIP_BUILD=1         use dist/ as it is
 
 const env = process.env;
@@ -42,6 +43,7 @@ const DIALECT = (env.BENCH_DIALECT ?? 'capy') as Dialect;
 // A model the upstream lists (what clients pick from GET /v1/models) unless BENCH_MODEL says otherwise.
 const MODEL = env.BENCH_MODEL ?? (DIALECT === 'capy' ? 'step-auto' : 'step');
 const FRAGMENT = env.BENCH_FRAGMENT !== '0';
+const IDLE_SETTLE_MS = Number(env.BENCH_IDLE_SETTLE_SECONDS ?? 25) * 1000;
 const CTX = { dialect: DIALECT, model: MODEL };
 const FRAMES = 20;
 const PROMPT = 'benchmark question 基准测试 🚀';
@@ -62,13 +64,22 @@ function machine() {
   };
 }
 
-async function throughput(emu: EmulatorProc): Promise<{ results: ScenarioResult[]; idleRssMb: number; idleAnonMb: number; idleAfterLoadMb: number }> {
+/**
+ * RSS 3 s after `since`, then once V8 has settled: its memory reducer gives back the start-up (or
+ * load) heap only after some seconds without allocation, so an idle service sits at the later figure.
+ */
+async function idleRss(pid: number): Promise<{ early: number; settled: number; anonSettled: number }> {
+  await sleep(3000);
+  const early = round(rssMb(pid), 1);
+  if (IDLE_SETTLE_MS > 3000) await sleep(IDLE_SETTLE_MS - 3000);
+  return { early, settled: round(rssMb(pid), 1), anonSettled: round(rssAnonMb(pid), 1) };
+}
+
+async function throughput(emu: EmulatorProc): Promise<{ results: ScenarioResult[]; idle: Awaited<ReturnType<typeof idleRss>>; afterLoad: Awaited<ReturnType<typeof idleRss>> }> {
   const svc = await startServiceProc({ upstream: emu.url, dialect: DIALECT, name: 'bench-service' });
   try {
-    await sleep(3000);
-    const idleRssMb = round(rssMb(svc.pid), 1);
-    const idleAnonMb = round(rssAnonMb(svc.pid), 1);
-    console.log(`service pid ${svc.pid}, idle RSS ${idleRssMb} MB (${idleAnonMb} MB anonymous); log: ${svc.logFile}`);
+    const idle = await idleRss(svc.pid);
+    console.log(`service pid ${svc.pid}, idle RSS ${idle.early} MB 3 s after start, ${idle.settled} MB settled (${idle.anonSettled} MB anonymous); log: ${svc.logFile}`);
     const pids = { service: svc.pid, emulator: emu.pid };
     const token = await newAccount(emu.url);
     const base = { ...CTX, warmupMs: WARMUP_MS, durationMs: SECONDS * 1000, token, prompt: PROMPT };
@@ -90,9 +101,8 @@ async function throughput(emu: EmulatorProc): Promise<{ results: ScenarioResult[
         results.push(r);
       }
     }
-    await sleep(3000);
-    const idleAfterLoadMb = round(rssMb(svc.pid), 1);
-    return { results, idleRssMb, idleAnonMb, idleAfterLoadMb };
+    const afterLoad = await idleRss(svc.pid);
+    return { results, idle, afterLoad };
   } finally {
     await stop(svc.child);
   }
@@ -137,9 +147,8 @@ async function main(): Promise<void> {
     await control(emu.url, 'POST', 'config', { fragment: FRAGMENT, frames: FRAMES, frameDelayMs: 0 });
     console.log(`service (${SERVICE_DIR}) runs as: node ${[...startFlags(), env.BENCH_SERVICE_NODE_ARGS ?? ''].join(' ').trim()} dist/src/server.js`);
     console.log(`emulator pid ${emu.pid} at ${emu.url} (${DIALECT} dialect, fragmentation ${FRAGMENT ? 'on' : 'off'}, ${FRAMES} frames per answer)`);
-    const { results, idleRssMb, idleAnonMb, idleAfterLoadMb } = PHASES.has('throughput')
-      ? await throughput(emu)
-      : { results: [], idleRssMb: NaN, idleAnonMb: NaN, idleAfterLoadMb: NaN };
+    const none = { early: NaN, settled: NaN, anonSettled: NaN };
+    const { results, idle, afterLoad } = PHASES.has('throughput') ? await throughput(emu) : { results: [], idle: none, afterLoad: none };
 
     let scale: ScaleResult | undefined;
     if (SCALE_STREAMS > 0 && PHASES.has('scale')) {
@@ -153,9 +162,12 @@ async function main(): Promise<void> {
     }
 
     const cmp = compare(results);
-    const v = verdicts(results, cmp, idleRssMb, scale);
+    const v = verdicts(results, cmp, idle.settled, scale);
     printReport(results, cmp, v, scale);
-    console.log(`\nidle RSS: ${idleRssMb} MB at start (${idleAnonMb} MB of it anonymous, the rest the mapped node binary and libraries), ${idleAfterLoadMb} MB after the load`);
+    console.log(
+      `\nidle RSS: ${idle.early} MB 3 s after start, ${idle.settled} MB settled (${idle.anonSettled} MB of it anonymous, the rest the mapped node binary and libraries); ` +
+        `after the load ${afterLoad.early} MB, settled ${afterLoad.settled} MB`,
+    );
     for (const run of prof?.runs ?? []) {
       console.log(`\n=== CPU profile, ${run.mode} @32 (${run.scenario.perSecond}/s, ${run.scenario.serviceCpuMsPerCompletion} ms CPU/completion while profiled)`);
       printProfile(run.summary);
@@ -176,7 +188,7 @@ async function main(): Promise<void> {
         logLevel: 'info',
         prompt: PROMPT,
       },
-      idleRssMb: { atStart: idleRssMb, anonymousAtStart: idleAnonMb, afterLoad: idleAfterLoadMb },
+      idleRssMb: { settleSeconds: IDLE_SETTLE_MS / 1000, atStart: idle, afterLoad },
       scenarios: results,
       comparisons: cmp,
       scale,

@@ -1,3 +1,4 @@
+import type { OutgoingHttpHeaders } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
 import { FastifySSEPlugin } from 'fastify-sse-v2';
@@ -110,9 +111,19 @@ export default fp(
       this.raw.once('close', () => {
         if (!this.raw.writableFinished) void it.return?.(undefined).catch(() => undefined);
       });
-      this.header('x-accel-buffering', 'no');
       // The status line and headers leave with the first events rather than in a packet of their own.
       coalesce(this);
+      // Headers written here (fastify-sse-v2's set, plus those hooks such as CORS put on the reply):
+      // handed a reply whose headers are already out, fastify-sse-v2 only pipes the events, instead
+      // of also building an idle push-source pipeline per reply that nothing uses.
+      this.hijack();
+      this.raw.writeHead(200, {
+        ...(this.getHeaders() as OutgoingHttpHeaders),
+        'content-type': 'text/event-stream; charset=utf-8',
+        connection: 'keep-alive',
+        'cache-control': 'no-cache,no-transform',
+        'x-accel-buffering': 'no',
+      });
       this.sse(events(this, it, silence, first, pending));
     });
   },

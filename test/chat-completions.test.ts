@@ -49,9 +49,14 @@ describe('chat completions against the emulator', () => {
   });
 
   test('the SSE stream has the framing, headers and chunk shapes OpenAI clients expect', async () => {
-    const res = await s.post({ model: 'step', messages: [{ role: 'user', content: 'framing' }], stream: true, stream_options: { include_usage: true } });
+    const res = await s.post(
+      { model: 'step', messages: [{ role: 'user', content: 'framing' }], stream: true, stream_options: { include_usage: true } },
+      { origin: 'https://chat.example' },
+    );
     assert.equal(res.status, 200);
     assert.equal(res.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+    // Browser clients (LobeChat, NextChat) read the stream only with CORS headers on it.
+    assert.equal(res.headers.get('access-control-allow-origin'), '*');
     assert.match(res.headers.get('cache-control') ?? '', /^no-cache/);
     assert.equal(res.headers.get('x-accel-buffering'), 'no');
     assert.equal(res.headers.get('content-encoding'), null);
