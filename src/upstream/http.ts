@@ -1,6 +1,7 @@
 import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
 import { encodeEnvelope, EnvelopeError, type Envelope } from '../connect-codec.js';
 import { EnvelopeFeed } from './envelope-feed.js';
+import { ReplyCollector, type CollectedReply } from './reply-collector.js';
 import { brief, ClientGoneError, UpstreamAuthError, UpstreamError, UpstreamRateLimitError, UpstreamTimeoutError } from '../errors.js';
 
 export interface HttpOptions {
@@ -31,6 +32,21 @@ export function connectFailure(status: number, body: unknown, what: string): Err
   if (code === 'deadline_exceeded' || status === 504 || status === 408) return new UpstreamTimeoutError(detail);
   if (code === 'resource_exhausted' || status === 429) return new UpstreamRateLimitError(detail);
   return new UpstreamError(detail);
+}
+
+const JSON_TYPE = 'application/json';
+const CONNECT_TYPE = 'application/connect+json';
+const typed = { [JSON_TYPE]: new WeakMap<object, Record<string, string>>(), [CONNECT_TYPE]: new WeakMap<object, Record<string, string>>() };
+
+/** The headers plus a content type, built once per header set (a session's serves all its calls). */
+function withType(headers: Record<string, string>, type: typeof JSON_TYPE | typeof CONNECT_TYPE): Record<string, string> {
+  const cache = typed[type];
+  let out = cache.get(headers);
+  if (!out) {
+    out = { ...headers, 'content-type': type };
+    cache.set(headers, out);
+  }
+  return out;
 }
 
 /** A reply body as JSON: empty is `{}`; text that is not JSON fails a 2xx and is the message of an error. */
@@ -93,15 +109,17 @@ export function createHttp(opts: HttpOptions) {
 
   /** A unary Connect call: JSON in, JSON out; non-2xx becomes a domain error. */
   async function unary<T>(path: string, headers: Record<string, string>, body: unknown, what: string, signal?: AbortSignal): Promise<T> {
-    const res = await send({
-      path,
-      headers: { ...headers, 'content-type': 'application/json' },
-      body: JSON.stringify(body ?? {}),
-      signal,
-      what,
-    });
-    const json = await readJson(res, what, signal);
-    if (res.statusCode < 200 || res.statusCode >= 300) throw connectFailure(res.statusCode, json, what);
+    if (signal?.aborted) throw new ClientGoneError();
+    const reply = new ReplyCollector(signal);
+    agent.dispatch({ origin, path: prefix + path, method: 'POST', headers: withType(headers, JSON_TYPE), body: JSON.stringify(body ?? {}) }, reply);
+    let res: CollectedReply;
+    try {
+      res = await reply.done;
+    } catch (err) {
+      throw upstreamFailure(err, what, signal);
+    }
+    const json = parseReply(res.text, res.status, what);
+    if (res.status < 200 || res.status >= 300) throw connectFailure(res.status, json, what);
     return json as T;
   }
 
@@ -114,7 +132,7 @@ export function createHttp(opts: HttpOptions) {
     if (signal?.aborted) throw new ClientGoneError();
     const feed = new EnvelopeFeed((err) => upstreamFailure(err, what, signal), signal);
     agent.dispatch(
-      { origin, path: prefix + path, method: 'POST', headers: { ...headers, 'content-type': 'application/connect+json' }, body: encodeEnvelope(body) },
+      { origin, path: prefix + path, method: 'POST', headers: withType(headers, CONNECT_TYPE), body: encodeEnvelope(body) },
       feed,
     );
     const start = await feed.started;

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import { encodeEnvelope, FLAG_END_STREAM } from '../src/connect-codec.js';
 import { createHttp, type Http } from '../src/upstream/http.js';
 
-// The server-streaming call of the upstream client (createHttp().stream) over real HTTP, against
+// The upstream client's two call shapes (createHttp().stream and .unary) over real HTTP, against
 // a bare server whose replies each test shapes: what arrives, what fails, and what the client's
 // reading does to the server (backpressure, abandonment).
 
@@ -131,4 +131,57 @@ test('the client going away aborts the call as a ClientGone, not an upstream fai
   const pending = it.next();
   ac.abort();
   await assert.rejects(pending, (err: Error & { code?: string }) => err.code === 'STEP_CLIENT_GONE');
+});
+
+const call = <T>(signal?: AbortSignal) => http.unary<T>('/unary', { 'x-session': 's1' }, { q: 1 }, 'TestUnary', signal);
+
+test('a unary call sends JSON with the session headers and returns the reply', async () => {
+  let seen: { type?: string; session?: string; body?: string } = {};
+  handler = async (req, res) => {
+    let body = '';
+    for await (const c of req) body += c;
+    seen = { type: req.headers['content-type'], session: req.headers['x-session'] as string, body };
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ chatId: '42', 名: '值' }));
+  };
+  assert.deepEqual(await call(), { chatId: '42', 名: '值' });
+  assert.deepEqual(seen, { type: 'application/json', session: 's1', body: '{"q":1}' });
+});
+
+test('unary failures map to domain errors: Connect codes, non-JSON, oversized and slow replies', async () => {
+  handler = (_req, res) => {
+    res.writeHead(429, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ code: 'resource_exhausted', message: 'slow down' }));
+  };
+  await assert.rejects(call(), (err: Error & { code?: string }) => err.code === 'STEP_UPSTREAM_RATE_LIMITED' && /slow down/.test(err.message));
+
+  handler = (_req, res) => void res.end('<html>gateway</html>');
+  await assert.rejects(call(), (err: Error & { code?: string }) => err.code === 'STEP_UPSTREAM' && /not JSON/.test(err.message));
+
+  handler = (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(Buffer.alloc(9 * 1024 * 1024, 0x20));
+  };
+  await assert.rejects(call(), (err: Error & { code?: string }) => err.code === 'STEP_UPSTREAM' && /exceeds/.test(err.message));
+
+  const slow = createHttp({ baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, connectTimeoutMs: 2000, headersTimeoutMs: 200, bodyTimeoutMs: 200 });
+  handler = () => undefined; // never answers
+  try {
+    await assert.rejects(slow.unary('/unary', {}, {}, 'SlowUnary'), (err: Error & { code?: string; statusCode?: number }) => err.code === 'STEP_UPSTREAM_TIMEOUT' && err.statusCode === 504);
+  } finally {
+    await slow.close();
+  }
+});
+
+test('a unary call whose client leaves is aborted as ClientGone', async () => {
+  let closed: Promise<unknown> = Promise.resolve();
+  handler = (_req, res) => {
+    closed = once(res, 'close');
+  };
+  const ac = new AbortController();
+  const pending = call(ac.signal);
+  await new Promise((r) => setTimeout(r, 50));
+  ac.abort();
+  await assert.rejects(pending, (err: Error & { code?: string }) => err.code === 'STEP_CLIENT_GONE');
+  await closed;
 });
