@@ -1,6 +1,6 @@
-import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { EnvelopeDecoder, EnvelopeError, type Envelope } from '../connect-codec.js';
+import { BodyBuffer, SignalledHandler } from './dispatch-handler.js';
 
 /** Batches held before the upstream read is paused: a client reading slowly slows the upstream. */
 const HIGH_WATER_BATCHES = 64;
@@ -22,17 +22,16 @@ export interface FeedStart {
  * stream plus a decoding generator: one object and no stream machinery between the socket and the
  * consumer. `return()` (the consumer leaving) aborts the request; a full queue pauses the socket.
  */
-export class EnvelopeFeed implements Dispatcher.DispatchHandler, AsyncIterableIterator<Envelope[]> {
+export class EnvelopeFeed extends SignalledHandler implements AsyncIterableIterator<Envelope[]> {
   /** Settles once the status is known (and, for an error status, the body read). */
   readonly started: Promise<FeedStart>;
   private settleStart!: { resolve: (s: FeedStart) => void; reject: (e: unknown) => void };
-  private controller: Dispatcher.DispatchController | undefined;
   private readonly decoder = new EnvelopeDecoder();
   private readonly queue: Envelope[][] = [];
   private waiter: Waiter | undefined;
   private status = 0;
-  private errorChunks: Buffer[] | undefined;
-  private errorBytes = 0;
+  /** The body of a reply that is not 200 (a Connect error), kept to be read whole. */
+  private errorBody: BodyBuffer | undefined;
   private ended = false;
   private failure: unknown;
   private closed = false;
@@ -40,36 +39,24 @@ export class EnvelopeFeed implements Dispatcher.DispatchHandler, AsyncIterableIt
   constructor(
     /** Maps a transport error to what the caller throws. */
     private readonly mapError: (err: unknown) => unknown,
-    private readonly signal?: AbortSignal,
+    signal?: AbortSignal,
   ) {
+    super(signal);
     this.started = new Promise((resolve, reject) => {
       this.settleStart = { resolve, reject };
     });
     this.started.catch(() => undefined);
-    signal?.addEventListener('abort', this.onAbort, { once: true });
   }
 
-  private readonly onAbort = (): void => {
-    this.controller?.abort(this.signal?.reason ?? new Error('aborted'));
-  };
-
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-    if (this.signal?.aborted || this.closed) controller.abort(this.signal?.reason ?? new Error('aborted'));
-  }
-
-  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, _headers: IncomingHttpHeaders): void {
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number): void {
     this.status = statusCode;
     if (statusCode === 200) this.settleStart.resolve({ status: 200 });
-    else this.errorChunks = [];
+    else this.errorBody = new BodyBuffer(MAX_ERROR_BODY_BYTES);
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    if (this.errorChunks) {
-      if (this.errorBytes < MAX_ERROR_BODY_BYTES) {
-        this.errorChunks.push(chunk);
-        this.errorBytes += chunk.length;
-      }
+    if (this.errorBody) {
+      this.errorBody.push(chunk); // past the limit the rest is dropped: the start holds the message
       return;
     }
     if (this.closed) return;
@@ -93,9 +80,9 @@ export class EnvelopeFeed implements Dispatcher.DispatchHandler, AsyncIterableIt
   }
 
   onResponseEnd(): void {
-    this.signal?.removeEventListener('abort', this.onAbort);
-    if (this.errorChunks) {
-      this.settleStart.resolve({ status: this.status, errorBody: Buffer.concat(this.errorChunks).toString('utf8') });
+    this.detach();
+    if (this.errorBody) {
+      this.settleStart.resolve({ status: this.status, errorBody: this.errorBody.text() });
       return;
     }
     if (this.decoder.buffered > 0) {
@@ -107,7 +94,7 @@ export class EnvelopeFeed implements Dispatcher.DispatchHandler, AsyncIterableIt
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
-    this.signal?.removeEventListener('abort', this.onAbort);
+    this.detach();
     this.settleStart.reject(this.mapError(err));
     this.fail(err);
   }
@@ -151,7 +138,7 @@ export class EnvelopeFeed implements Dispatcher.DispatchHandler, AsyncIterableIt
     if (this.closed) return;
     this.closed = true;
     this.queue.length = 0;
-    this.signal?.removeEventListener('abort', this.onAbort);
+    this.detach();
     if (!this.ended && this.failure === undefined) this.controller?.abort(new Error('stream abandoned by its consumer'));
     this.wake();
   }

@@ -1,4 +1,5 @@
 import type { Dispatcher } from 'undici';
+import { BodyBuffer, SignalledHandler } from './dispatch-handler.js';
 
 /** A unary reply larger than this is not a Connect JSON message. */
 const MAX_REPLY_BYTES = 8 * 1024 * 1024;
@@ -13,28 +14,17 @@ export interface CollectedReply {
  * Unary calls run three times per completion, and this skips the body stream `request()` builds
  * for each. The client's signal aborts the call.
  */
-export class ReplyCollector implements Dispatcher.DispatchHandler {
+export class ReplyCollector extends SignalledHandler {
   readonly done: Promise<CollectedReply>;
   private settle!: { resolve: (r: CollectedReply) => void; reject: (e: unknown) => void };
-  private controller: Dispatcher.DispatchController | undefined;
   private status = 0;
-  private readonly chunks: Buffer[] = [];
-  private bytes = 0;
+  private readonly body = new BodyBuffer(MAX_REPLY_BYTES);
 
-  constructor(private readonly signal?: AbortSignal) {
+  constructor(signal?: AbortSignal) {
+    super(signal);
     this.done = new Promise((resolve, reject) => {
       this.settle = { resolve, reject };
     });
-    signal?.addEventListener('abort', this.onAbort, { once: true });
-  }
-
-  private readonly onAbort = (): void => {
-    this.controller?.abort(this.signal?.reason ?? new Error('aborted'));
-  };
-
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-    if (this.signal?.aborted) controller.abort(this.signal.reason ?? new Error('aborted'));
   }
 
   onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number): void {
@@ -42,19 +32,16 @@ export class ReplyCollector implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
-    this.bytes += chunk.length;
-    if (this.bytes > MAX_REPLY_BYTES) controller.abort(new Error(`reply exceeds ${MAX_REPLY_BYTES} bytes`));
-    else this.chunks.push(chunk);
+    if (!this.body.push(chunk)) controller.abort(new Error(`reply exceeds ${MAX_REPLY_BYTES} bytes`));
   }
 
   onResponseEnd(): void {
-    this.signal?.removeEventListener('abort', this.onAbort);
-    const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
-    this.settle.resolve({ status: this.status, text: body.toString('utf8') });
+    this.detach();
+    this.settle.resolve({ status: this.status, text: this.body.text() });
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
-    this.signal?.removeEventListener('abort', this.onAbort);
+    this.detach();
     this.settle.reject(err);
   }
 }
