@@ -1,8 +1,8 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EmulatorCore } from './core.js';
 import type { Directives, Fault } from './directives.js';
-import { EnvelopeStream } from './envelope-writer.js';
-import type { ConnectError } from './http-util.js';
+import { decodeSingleEnvelope, EnvelopeStream } from './envelope-writer.js';
+import { readBody, type ConnectError } from './http-util.js';
 import { mulberry32, type Rng } from './prng.js';
 import type { ReceivedMessage } from './types.js';
 
@@ -18,6 +18,26 @@ const FAULT_AFTER_FRAMES = 3;
 export interface DialectEvents {
   send(stream: EnvelopeStream, event: Record<string, unknown>): Promise<void>;
   sendError(stream: EnvelopeStream): Promise<void>;
+}
+
+/**
+ * Reads a stream request's one envelope and parses it with the dialect's parser. `invalid` is the
+ * error to answer when it does not parse: the envelope's own problem, or what the body must be.
+ */
+export async function readStreamRequest<T>(
+  req: IncomingMessage,
+  parse: (body: unknown) => T | undefined,
+  usage: string,
+): Promise<{ parsed: T | undefined; invalid: ConnectError }> {
+  const decoded = decodeSingleEnvelope(await readBody(req));
+  const parsed = decoded.ok ? parse(decoded.value) : undefined;
+  return { parsed, invalid: { code: 'invalid_argument', message: decoded.ok ? usage : decoded.message } };
+}
+
+/** The answer stream of an accepted request, counted while open, with its own random sequence. */
+export function openAnswerStream(core: EmulatorCore, res: ServerResponse): { stream: EnvelopeStream; rng: Rng } {
+  const rng = mulberry32(core.streamSeed());
+  return { rng, stream: new EnvelopeStream(res, { rng, fragment: core.options.fragment, onSettle: core.trackStream() }) };
 }
 
 /** A reply that is nothing but an error trailer. */

@@ -2,11 +2,11 @@ import { capyAnswerFor, capySearchEnabled, capySearchResultsFor, reasoningFor } 
 import { capyFailure, capySession, EXPIRED } from './capy-auth.js';
 import { DEFAULT_MODEL } from './capy-models.js';
 import type { EmulatorCore } from './core.js';
-import { maybeNoise, sendFrames, trailerOnly, type DialectEvents } from './answer-stream.js';
+import { maybeNoise, openAnswerStream, readStreamRequest, sendFrames, trailerOnly, type DialectEvents } from './answer-stream.js';
 import { parseDirectives, type Directives } from './directives.js';
-import { decodeSingleEnvelope, EnvelopeStream } from './envelope-writer.js';
-import { header, readBody, sendJson, type RouteHandler } from './http-util.js';
-import { mulberry32, type Rng } from './prng.js';
+import type { EnvelopeStream } from './envelope-writer.js';
+import { header, sendJson, type RouteHandler } from './http-util.js';
+import type { Rng } from './prng.js';
 import type { ReceivedMessage } from './types.js';
 import { checkConnect, EMBEZZLED, oasisDevice } from './yuewen-auth.js';
 
@@ -94,9 +94,7 @@ async function streamAnswer(
 /** The ChatStream handler. */
 export function chatStream(core: EmulatorCore): RouteHandler {
   return async (req, res) => {
-    const raw = await readBody(req);
-    const decoded = decodeSingleEnvelope(raw);
-    const parsed = decoded.ok ? parseRequest(decoded.value) : undefined;
+    const { parsed, invalid } = await readStreamRequest(req, parseRequest, BAD_REQUEST);
     const msg: ReceivedMessage = {
       chatId: parsed?.chatSessionId ?? '',
       text: parsed?.text ?? '',
@@ -117,18 +115,14 @@ export function chatStream(core: EmulatorCore): RouteHandler {
     if (!session.ok) return trailerOnly(core, res, session.error);
     const directives = parseDirectives(msg.text);
     if (directives.faults.has('401')) return trailerOnly(core, res, EXPIRED);
-    if (!parsed) {
-      const message = decoded.ok ? BAD_REQUEST : decoded.message;
-      return trailerOnly(core, res, { code: 'invalid_argument', message });
-    }
+    if (!parsed) return trailerOnly(core, res, invalid);
     if (!core.options.models.includes(parsed.model)) {
       return trailerOnly(core, res, { code: 'invalid_argument', message: 'unknown model' });
     }
     if (!core.chatOwnedBy(parsed.chatSessionId, session.token.account)) {
       return trailerOnly(core, res, { code: 'not_found', message: 'chat session not found' });
     }
-    const rng = mulberry32(core.streamSeed());
-    const stream = new EnvelopeStream(res, { rng, fragment: core.options.fragment, onSettle: core.trackStream() });
+    const { stream, rng } = openAnswerStream(core, res);
     await streamAnswer(core, stream, rng, msg, directives);
   };
 }

@@ -1,10 +1,10 @@
 import { answerFor, searchResultsFor } from './answer.js';
 import type { EmulatorCore } from './core.js';
-import { sendFrames, trailerOnly, type DialectEvents } from './answer-stream.js';
+import { openAnswerStream, readStreamRequest, sendFrames, trailerOnly, type DialectEvents } from './answer-stream.js';
 import { parseDirectives, type Directives } from './directives.js';
-import { decodeSingleEnvelope, EnvelopeStream } from './envelope-writer.js';
-import { header, readBody, sendJson, type ConnectError, type RouteHandler } from './http-util.js';
-import { mulberry32, type Rng } from './prng.js';
+import type { EnvelopeStream } from './envelope-writer.js';
+import { header, sendJson, type ConnectError, type RouteHandler } from './http-util.js';
+import type { Rng } from './prng.js';
 import type { ReceivedMessage } from './types.js';
 import { answeredFailure, checkConnect, checkSession, EMBEZZLED, oasisDevice } from './yuewen-auth.js';
 
@@ -12,6 +12,7 @@ import { answeredFailure, checkConnect, checkSession, EMBEZZLED, oasisDevice } f
 // the way Connect sends them on a stream: HTTP 200 and an error trailer.
 
 const EXPIRED: ConnectError = { code: 'unauthenticated', message: 'token is expired' };
+const BAD_REQUEST = 'request must be {"chatId","messageInfo":{"text"}}';
 /** Yuewen events are top-level keys; its in-stream error is a message of its own. */
 const YUEWEN_EVENTS: DialectEvents = {
   send: (stream, event) => stream.send(event),
@@ -57,9 +58,7 @@ async function streamAnswer(
 /** The SendMessageStream handler. */
 export function sendMessageStream(core: EmulatorCore): RouteHandler {
   return async (req, res) => {
-    const raw = await readBody(req);
-    const decoded = decodeSingleEnvelope(raw);
-    const parsed = decoded.ok ? parseRequest(decoded.value) : undefined;
+    const { parsed, invalid } = await readStreamRequest(req, parseRequest, BAD_REQUEST);
     const msg: ReceivedMessage = {
       chatId: parsed?.chatId ?? '',
       text: parsed?.text ?? '',
@@ -79,18 +78,14 @@ export function sendMessageStream(core: EmulatorCore): RouteHandler {
     if (!session.ok) return trailerOnly(core, res, { code: 'unauthenticated', message: session.problem });
     const directives = parseDirectives(msg.text);
     if (directives.faults.has('401')) return trailerOnly(core, res, EXPIRED);
-    if (!parsed) {
-      const message = decoded.ok ? 'request must be {"chatId","messageInfo":{"text"}}' : decoded.message;
-      return trailerOnly(core, res, { code: 'invalid_argument', message });
-    }
+    if (!parsed) return trailerOnly(core, res, invalid);
     const account = session.token.account;
     if (!core.chatOwnedBy(parsed.chatId, account)) {
       return trailerOnly(core, res, { code: 'not_found', message: 'chat not found' });
     }
     msg.model = account.model ?? null;
     msg.searchEnabled = account.searchEnabled;
-    const rng = mulberry32(core.streamSeed());
-    const stream = new EnvelopeStream(res, { rng, fragment: core.options.fragment, onSettle: core.trackStream() });
+    const { stream, rng } = openAnswerStream(core, res);
     await streamAnswer(core, stream, rng, msg, directives);
   };
 }
