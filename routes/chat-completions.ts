@@ -29,9 +29,11 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (app) => {
       reply.raw.once('close', () => void files.dispose());
       plan.message.prepareAttachments = files.upload;
       const pooled = request.credentials === app.serverAccounts.tokens;
-      const { deltas, counter, meta } = startCompletion(deps, request.credentials, plan, signal, request.log, pooled);
-      if (plan.stream) return reply.eventStream(streamChunks(deltas, meta, counter, plan.includeUsage));
-      return collectCompletion(deltas, meta, counter);
+      const trace = app.traceCompletion(request, plan, pooled);
+      const { deltas, counter, meta } = startCompletion({ ...deps, onStarted: trace.started }, request.credentials, plan, signal, request.log, pooled);
+      const observed = trace.observe(deltas, counter);
+      if (plan.stream) return reply.eventStream(streamChunks(observed, meta, counter, plan.includeUsage));
+      return reply.jsonKeepAlive(collectCompletion(observed, meta, counter));
     },
   );
 };

@@ -6,9 +6,15 @@ import attachmentPlugin from '../plugins/attachment-uploader.js';
 import authPlugin from '../plugins/auth.js';
 import configPlugin from '../plugins/config.js';
 import errorHandler from '../plugins/error-handler.js';
+import completionTrace from '../plugins/completion-trace.js';
+import health from '../plugins/health.js';
+import jsonKeepAlive from '../plugins/json-keepalive.js';
+import metrics from '../plugins/metrics.js';
 import modelCatalog from '../plugins/model-catalog.js';
+import openapi from '../plugins/openapi.js';
 import ssePlugin from '../plugins/sse-reply.js';
 import tokenPoolPlugin from '../plugins/token-pool.js';
+import underPressure from '../plugins/under-pressure.js';
 import upstreamPlugin from '../plugins/upstream-client.js';
 import chatCompletions from '../routes/chat-completions.js';
 import models from '../routes/models.js';
@@ -18,15 +24,18 @@ import type { Config } from './config.js';
 import { loggerOptions } from './logger.js';
 
 export interface BuildOptions {
-  /** Where logs go (tests capture them); default stdout. */
+  /** Where logs go (tests capture them); default stdout (pretty when it is a terminal). */
   logStream?: NodeJS.WritableStream;
+  /** A token the playground offers to fill in (`npm run demo`). */
+  demoToken?: string;
 }
 
 /**
  * Builds the service, ready to listen. A request goes: CORS → route schema validation → auth
  * (which StepChat accounts) → route handler (src/chat.ts; attachments fetched and checked by the
  * attachment uploader) → token pool + upstream client (attachments uploaded before the chat) →
- * SSE reply helper or JSON → error handler for anything that failed.
+ * SSE reply helper or JSON → error handler for anything that failed. Around it: load shedding
+ * (under-pressure), OpenAPI docs, metrics and one log line per completion, health probes.
  */
 export async function buildApp(config: Config, opts: BuildOptions = {}) {
   const logger: FastifyServerOptions['logger'] = { ...loggerOptions(config.LOG_LEVEL), ...(opts.logStream ? { stream: opts.logStream } : {}) };
@@ -41,7 +50,10 @@ export async function buildApp(config: Config, opts: BuildOptions = {}) {
 
   await app.register(configPlugin, { config });
   await app.register(errorHandler);
+  await app.register(underPressure);
   await app.register(sensible);
+  // Before the routes: it documents every route registered after it.
+  await app.register(openapi);
   await app.register(cors, {
     origin: config.CORS_ORIGIN === '*' ? '*' : config.CORS_ORIGIN.split(',').map((s) => s.trim()),
     // No fixed list: the preflight's requested headers are reflected, which covers Authorization,
@@ -55,8 +67,12 @@ export async function buildApp(config: Config, opts: BuildOptions = {}) {
   await app.register(authPlugin);
   await app.register(modelCatalog);
   await app.register(ssePlugin);
+  await app.register(jsonKeepAlive);
+  await app.register(metrics);
+  await app.register(completionTrace);
+  await app.register(health);
 
-  await app.register(root);
+  await app.register(root, { demoToken: opts.demoToken });
   await app.register(models);
   await app.register(token);
   await app.register(chatCompletions);

@@ -8,6 +8,8 @@ export interface CompletionDeps {
   dialect: Dialect;
   /** Deletes an upstream chat in the background; never throws. */
   discardChat(cred: Credential, chatId: string): void;
+  /** Told which account and upstream chat answer, once the upstream stream has started. */
+  onStarted?(cred: Credential, chatId: string): void;
 }
 
 /**
@@ -43,6 +45,7 @@ export async function* runCompletion(
         return events.next();
       });
       log.debug({ account: cred.id, chatId }, 'upstream stream started');
+      deps.onStarted?.(cred, chatId!);
       for (let step = first; !step.done; step = await events!.next()) {
         if (signal.aborted) throw new ClientGoneError();
         yield step.value;

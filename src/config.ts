@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import { describeConfigError, OpsConfigSchema } from './ops-config.js';
 
 const Ms = (def: number, description: string) => Type.Integer({ minimum: 0, default: def, description });
 
@@ -39,6 +40,7 @@ export const ConfigSchema = Type.Object({
   ATTACHMENT_POLL_MAX_MS: Ms(2_000, 'longest interval between file-status polls'),
   ATTACHMENT_POLL_DEADLINE_MS: Ms(60_000, 'give up on an upload the upstream has not processed by then'),
   ATTACHMENT_GC_EVERY_BYTES: Type.Integer({ minimum: 0, default: 4 * 1024 * 1024, description: 'minor GC hint while relaying files; 0 = never' }),
+  ...OpsConfigSchema.properties,
 });
 
 export type Config = Static<typeof ConfigSchema>;
@@ -59,9 +61,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   Object.assign(raw, overrides);
   const converted = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, raw));
   const first = Value.Errors(ConfigSchema, converted).First();
-  if (first) {
-    const name = first.path.replace(/^\//, '') || 'config';
-    throw new ConfigError(`invalid ${name}=${JSON.stringify(raw[name] ?? '')}: ${first.message}`);
-  }
+  const problem = describeConfigError(ConfigSchema, converted as Record<string, unknown>, first);
+  if (problem) throw new ConfigError(`invalid ${problem.name}=${JSON.stringify(raw[problem.name] ?? '')}: ${problem.message}`);
   return converted as Config;
 }

@@ -35,7 +35,9 @@ async function main(): Promise<void> {
   await app.listen({ port: config.PORT, host: config.HOST });
 }
 
-main().catch((err) => {
-  console.error(err);
+main().catch((err: Error & { code?: string }) => {
+  // A port in use and the like are the operator's to fix: one line. A stack only for a bug.
+  if (err.code && /^(E[A-Z]+|FST_|STEP_)/.test(err.code)) console.error(`Could not start: ${err.message}`);
+  else console.error(err);
   process.exit(1);
 });

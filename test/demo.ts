@@ -8,7 +8,7 @@ import { startEmulator } from './emulator/index.js';
 const emulator = await startEmulator({ port: Number(process.env.EMULATOR_PORT ?? 8001), frameDelayMs: 30 });
 const { token } = emulator.addAccount('demo-device', 'demo-token');
 const config = loadConfig({ ...process.env, STEP_BASE_URL: emulator.url, ATTACHMENT_ALLOW_HOSTS: '127.0.0.1,localhost' });
-const app = await buildApp(config);
+const app = await buildApp(config, { demoToken: token });
 await app.listen({ port: config.PORT, host: config.HOST });
 const base = `http://127.0.0.1:${config.PORT}`;
 

@@ -1,0 +1,35 @@
+import type { FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import type { CompletionPlan } from '../src/chat.js';
+import { traceCompletion } from '../src/completion-trace.js';
+import { fingerprint } from '../src/credentials.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Follows one completion: one JSON log line and the completion metrics when it ends. */
+    traceCompletion(request: FastifyRequest, plan: CompletionPlan, pooled: boolean): ReturnType<typeof traceCompletion>;
+  }
+}
+
+export default fp(
+  async (app) => {
+    const m = app.metrics;
+    app.decorate('traceCompletion', (request: FastifyRequest, plan: CompletionPlan, pooled: boolean) => {
+      const mode = plan.stream ? 'stream' : 'json';
+      const model = plan.message.model;
+      // The key itself is a secret: a fingerprint tells the keys apart in logs.
+      const bearer = request.headers.authorization?.replace(/^Bearer\s+/i, '');
+      const apiKey = pooled && bearer ? `key-${fingerprint(bearer)}` : undefined;
+      if (plan.stream) m.activeStreams.inc();
+      return traceCompletion({ route: request.routeOptions.url ?? request.url, mode, model, promptTokens: plan.meta.promptTokens, apiKey }, (record) => {
+        if (plan.stream) m.activeStreams.dec();
+        m.completionDuration.observe({ mode, model, outcome: record.outcome }, record.durationMs / 1000);
+        if (record.ttftMs !== null) m.timeToFirstToken.observe({ mode, model }, record.ttftMs / 1000);
+        m.tokens.inc({ kind: 'prompt', model }, record.promptTokens);
+        m.tokens.inc({ kind: 'completion', model }, record.completionTokens);
+        request.log.info(record, 'completion');
+      });
+    });
+  },
+  { name: 'completion-trace', dependencies: ['metrics'] },
+);
