@@ -49,7 +49,7 @@ COPY --from=build /app/dist ./dist
 USER node
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8000)+'/ping').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # node runs as PID 1 unless started with --init / compose `init: true`; the app handles SIGTERM
 # and SIGINT itself (finishes open requests, then exits), so `docker stop` is graceful either way.
 STOPSIGNAL SIGTERM

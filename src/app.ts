@@ -38,7 +38,7 @@ export interface BuildOptions {
  * (under-pressure), OpenAPI docs, metrics and one log line per completion, health probes.
  */
 export async function buildApp(config: Config, opts: BuildOptions = {}) {
-  const logger: FastifyServerOptions['logger'] = { ...loggerOptions(config.LOG_LEVEL), ...(opts.logStream ? { stream: opts.logStream } : {}) };
+  const logger: FastifyServerOptions['logger'] = { ...loggerOptions(config.LOG_LEVEL, !opts.logStream && process.stdout.isTTY === true), ...(opts.logStream ? { stream: opts.logStream } : {}) };
   const app = Fastify({
     logger,
     bodyLimit: config.BODY_LIMIT_BYTES,

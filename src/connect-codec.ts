@@ -32,7 +32,7 @@ export class EnvelopeDecoder {
   private pending: Buffer = Buffer.alloc(0);
 
   push(chunk: Uint8Array): Envelope[] {
-    let buf = this.pending.length === 0 ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) : Buffer.concat([this.pending, chunk]);
+    const buf = this.pending.length === 0 ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) : Buffer.concat([this.pending, chunk]);
     const out: Envelope[] = [];
     let offset = 0;
     while (buf.length - offset >= 5) {

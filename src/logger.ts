@@ -17,6 +17,7 @@ export const REDACT_PATHS = [
   'cred.secret',
 ];
 
-export function loggerOptions(level: string): LoggerOptions {
-  return { level, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
+/** JSON lines; pretty (pino-pretty) when `pretty`, which the app sets when stdout is a terminal. */
+export function loggerOptions(level: string, pretty = false): LoggerOptions {
+  return { level, redact: { paths: REDACT_PATHS, censor: '[redacted]' }, ...(pretty ? { transport: { target: 'pino-pretty' } } : {}) };
 }

@@ -10,7 +10,7 @@ import { collectStream, startStack, type Stack } from './helpers.js';
 
 type Part = OpenAI.Chat.Completions.ChatCompletionContentPart;
 
-const DOCX = 'application/vnd.openxmlformats-officedocument.wordprocessingml.document';
+const _DOCX = 'application/vnd.openxmlformats-officedocument.wordprocessingml.document';
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const dataUrl = (name: string) => `data:${FILE_FIXTURES[name]!.mime};base64,${FILE_FIXTURES[name]!.bytes.toString('base64')}`;
 
