@@ -34,7 +34,7 @@ describe('the Vercel entry serves the app through a plain node http server', () 
     const res = await post('vercel plain 你好', false);
     assert.equal(res.status, 200);
     const body = (await res.json()) as { choices: { message: { content: string } }[] };
-    assert.equal(body.choices[0].message.content, answerFor('vercel plain 你好').join(''));
+    assert.equal(body.choices[0]!.message.content, answerFor('vercel plain 你好').join(''));
     await waitFor(() => emu.stats().liveChats === 0, 'upstream chat deleted');
   });
 
