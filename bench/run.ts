@@ -6,6 +6,7 @@ import { printProfile, summarizeProfile, type ProfileSummary } from './lib/profi
 import { build, OUT, ROOT, rssAnonMb, rssMb, SERVICE_DIR, startFlags, startEmulatorProc, startServiceProc, stop, type EmulatorProc } from './lib/procs.js';
 import { compare, printReport, verdicts } from './lib/report.js';
 import { runScale, type ScaleResult } from './lib/scale.js';
+import { tokenizerCost } from './lib/tokenizer-cost.js';
 import { control, newAccount, runScenario, type ScenarioResult } from './lib/scenario.js';
 import type { Dialect } from './lib/upstream.js';
 
@@ -20,7 +21,8 @@ import type { Dialect } from './lib/upstream.js';
 //                              frames; BENCH_SCALE_RAMP_MS=5000 to open them all
 //   BENCH_PROFILE=1            profile the service (node --cpu-prof) at 32 connections (0 skips)
 //   BENCH_DIALECT=capy         upstream dialect of the emulator and the service (or yuewen)
-//   BENCH_PHASES=throughput,scale,profile   which parts to run
+//   BENCH_PHASES=throughput,scale,profile,tokenizer   which parts to run (tokenizer: CPU of the o200k
+//                              usage count per completion, measured in this process)
 //   BENCH_FRAGMENT=1           the emulator's random fragmentation (0: one write per envelope)
 //   BENCH_MODEL=step-auto      model name clients send (an unlisted name is logged at info)
 //   BENCH_QUIET_WAIT_MS=20000  before each scenario, wait up to this long for the machine to be quiet
@@ -37,7 +39,7 @@ const LEVELS = (env.BENCH_CONNECTIONS ?? '1,32,256').split(',').map(Number);
 const SCALE_STREAMS = Number(env.BENCH_SCALE_STREAMS ?? 1000);
 const SCALE_DELAY_MS = Number(env.BENCH_SCALE_DELAY_MS ?? 700);
 const SCALE_RAMP_MS = Number(env.BENCH_SCALE_RAMP_MS ?? 5000);
-const PHASES = new Set((env.BENCH_PHASES ?? 'throughput,scale,profile').split(','));
+const PHASES = new Set((env.BENCH_PHASES ?? 'throughput,scale,profile,tokenizer').split(','));
 const PROFILE = env.BENCH_PROFILE !== '0' && PHASES.has('profile');
 const DIALECT = (env.BENCH_DIALECT ?? 'capy') as Dialect;
 // A model the upstream lists (what clients pick from GET /v1/models) unless BENCH_MODEL says otherwise.
@@ -173,6 +175,15 @@ async function main(): Promise<void> {
       printProfile(run.summary);
     }
     if (prof) console.log(`\n(profile: ${prof.file})`);
+    const tokenizer = PHASES.has('tokenizer') ? await tokenizerCost(PROMPT, FRAMES) : undefined;
+    if (tokenizer) {
+      const perCompletion = results.find((r) => r.name === 'service non-stream')?.serviceCpuMsPerCompletion;
+      const share = perCompletion ? ` (${round((tokenizer.usageUsPerCompletion / 10 / perCompletion), 1)} % of the service's CPU per non-stream completion)` : '';
+      console.log(
+        `\ntoken usage (o200k): ${tokenizer.usageUsPerCompletion} µs CPU per completion for a ${tokenizer.promptTokens}-token prompt and a ${tokenizer.answerTokens}-token answer${share}; ` +
+          `${tokenizer.cappedUsPerCompletion} µs with a max_tokens cap (re-counted per delta)`,
+      );
+    }
     const out = {
       machine: machine(),
       settings: {
@@ -193,6 +204,7 @@ async function main(): Promise<void> {
       comparisons: cmp,
       scale,
       profile: prof,
+      tokenizer,
       targets: v,
     };
     writeFileSync(join(ROOT, 'bench', 'results.json'), `${JSON.stringify(out, null, 2)}\n`);

@@ -21,7 +21,7 @@ export default fp(
       const bearer = request.headers.authorization?.replace(/^Bearer\s+/i, '');
       const apiKey = pooled && bearer ? `key-${fingerprint(bearer)}` : undefined;
       if (plan.stream) m.activeStreams.inc();
-      return traceCompletion({ route: request.routeOptions.url ?? request.url, mode, model, promptTokens: plan.meta.promptTokens, apiKey }, (record) => {
+      return traceCompletion({ route: request.routeOptions.url ?? request.url, mode, model, apiKey }, (record) => {
         if (plan.stream) m.activeStreams.dec();
         m.completionDuration.observe({ mode, model, outcome: record.outcome }, record.durationMs / 1000);
         if (record.ttftMs !== null) m.timeToFirstToken.observe({ mode, model }, record.ttftMs / 1000);

@@ -44,6 +44,12 @@ export const ChatCompletionRequestSchema = Type.Object({
   ),
   use_search: Type.Optional(Type.Union([Type.Boolean(), Type.Null()])),
   reasoning_effort: Type.Optional(Type.Union([Type.String(), Type.Null()])),
+  stop: Type.Optional(Type.Union([Type.String(), Type.Array(Type.String(), { maxItems: 4 }), Type.Null()])),
+  max_tokens: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])),
+  max_completion_tokens: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])),
+  n: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])),
+  /** CONVERSATION_MODE=id: the conversation to continue (any earlier reply's `id`). */
+  conversation_id: Type.Optional(Type.Union([Type.String(), Type.Null()])),
 });
 export type ChatCompletionRequest = Static<typeof ChatCompletionRequestSchema>;
 
@@ -51,6 +57,7 @@ export const UsageSchema = Type.Object({
   prompt_tokens: Type.Integer(),
   completion_tokens: Type.Integer(),
   total_tokens: Type.Integer(),
+  completion_tokens_details: Type.Optional(Type.Object({ reasoning_tokens: Type.Integer() })),
 });
 export type Usage = Static<typeof UsageSchema>;
 

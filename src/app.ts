@@ -5,6 +5,7 @@ import Fastify, { LogController, type FastifyServerOptions } from 'fastify';
 import attachmentPlugin from '../plugins/attachment-uploader.js';
 import authPlugin from '../plugins/auth.js';
 import configPlugin from '../plugins/config.js';
+import conversationsPlugin from '../plugins/conversations.js';
 import errorHandler from '../plugins/error-handler.js';
 import completionTrace from '../plugins/completion-trace.js';
 import health from '../plugins/health.js';
@@ -63,6 +64,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}) {
   });
   await app.register(upstreamPlugin);
   await app.register(tokenPoolPlugin);
+  await app.register(conversationsPlugin);
   await app.register(attachmentPlugin);
   await app.register(authPlugin);
   await app.register(modelCatalog);

@@ -1,10 +1,15 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { ChatCompletionRequest } from '../schemas/chat.js';
-import { estimateTokens, translateEvents, TokenCounter, type Delta, type ReasoningOutput } from './answer.js';
+import { translateEvents, TokenCounter, type Delta, type ReasoningOutput } from './answer.js';
 import { runCompletion, type CompletionDeps } from './completion.js';
+import type { ConversationTurn } from './conversations.js';
+import { newOutcome, runStages, type DeltaStage } from './delta-stages.js';
+import { BadRequestError } from './errors.js';
 import type { ModelCatalog } from './models.js';
-import { completionMeta, type CompletionMeta } from './openai-format.js';
+import { completionMeta, type CompletionMeta, type CompletionResult } from './openai-format.js';
 import { buildPrompt } from './prompt.js';
+import { stopStage } from './stop-sequences.js';
+import { createUsageMeter, maxTokensStage } from './token-usage.js';
 import type { Credential, OutgoingMessage } from './upstream/types.js';
 
 export interface PlanOptions {
@@ -13,8 +18,20 @@ export interface PlanOptions {
   log: FastifyBaseLogger;
 }
 
+/** The stages the request's options ask for over the answer (stop sequences, token limit). */
+function optionStages(body: ChatCompletionRequest): DeltaStage[] {
+  const stages: DeltaStage[] = [];
+  if (body.n != null && body.n > 1) throw new BadRequestError('n: only one choice per request is supported (n must be 1)');
+  const stops = (typeof body.stop === 'string' ? [body.stop] : (body.stop ?? [])).filter((s) => s !== '');
+  if (stops.length > 0) stages.push(stopStage(stops));
+  const limit = body.max_completion_tokens ?? body.max_tokens;
+  if (limit != null) stages.push(maxTokensStage(limit));
+  return stages;
+}
+
 /** What a chat-completion request asks of the upstream, checked and translated. */
 export function planCompletion(body: ChatCompletionRequest, opts: PlanOptions) {
+  const stages = optionStages(body);
   const requested = body.model?.trim() || 'step';
   const choice = opts.models.resolve(requested);
   if (choice.unknown && opts.models.firstSighting(requested)) opts.log.info({ requested, model: choice.model }, 'unknown model name; using the default model (said once per name)');
@@ -28,13 +45,28 @@ export function planCompletion(body: ChatCompletionRequest, opts: PlanOptions) {
     message,
     stream: body.stream === true,
     includeUsage: body.stream_options?.include_usage === true,
-    meta: completionMeta(requested, estimateTokens(text)),
+    meta: completionMeta(requested),
+    /** Run in order over the client deltas, before usage is metered: the hook for answer filters. */
+    stages,
   };
 }
 
 export type CompletionPlan = ReturnType<typeof planCompletion>;
 
-/** Starts the completion upstream and returns its client deltas with the running token count. */
+/** Tells the conversation the answer once the deltas ran out on their own. */
+function settleStage(turn: ConversationTurn, answer: () => string): DeltaStage {
+  return async function* settle(deltas, outcome) {
+    let natural = false;
+    try {
+      yield* deltas;
+      natural = !outcome.truncated && outcome.finishReason === 'stop';
+    } finally {
+      turn.finish(natural ? answer() : undefined);
+    }
+  };
+}
+
+/** Starts the completion upstream and returns its client deltas with what decides finish_reason and usage. */
 export function startCompletion(
   deps: CompletionDeps & { reasoningOutput: ReasoningOutput },
   creds: Credential[],
@@ -42,8 +74,12 @@ export function startCompletion(
   signal: AbortSignal,
   log: FastifyBaseLogger,
   pooled: boolean,
-): { deltas: AsyncGenerator<Delta[]>; counter: TokenCounter; meta: CompletionMeta } {
-  const counter = new TokenCounter();
-  const deltas = translateEvents(runCompletion(deps, creds, plan.message, signal, log, pooled), counter, deps.reasoningOutput);
-  return { deltas, counter, meta: plan.meta };
+  turn: ConversationTurn,
+): { deltas: AsyncIterable<Delta[]>; result: CompletionResult; meta: CompletionMeta } {
+  const outcome = newOutcome();
+  const meter = createUsageMeter(() => turn.sentText(plan.message.text));
+  const events = runCompletion(deps, creds, plan.message, signal, log, pooled, turn.keeping(plan.message));
+  const translated = translateEvents(events, new TokenCounter(), deps.reasoningOutput);
+  const deltas = runStages(translated, [...plan.stages, meter.stage, settleStage(turn, meter.answer)], outcome);
+  return { deltas, result: { outcome, usage: meter.usage }, meta: plan.meta };
 }

@@ -1,6 +1,7 @@
-import type { Delta, TokenCounter } from './answer.js';
+import type { Delta } from './answer.js';
 import { ClientGoneError } from './errors.js';
 import { toErrorReply } from './error-shape.js';
+import type { Usage } from './token-usage.js';
 import type { Credential } from './upstream/types.js';
 
 /** What one completion did, as the per-completion log line and the metrics see it. */
@@ -19,7 +20,7 @@ export interface CompletionRecord {
   apiKey?: string;
 }
 
-type Seed = Pick<CompletionRecord, 'route' | 'mode' | 'model' | 'promptTokens' | 'apiKey'>;
+type Seed = Pick<CompletionRecord, 'route' | 'mode' | 'model' | 'apiKey'>;
 
 /**
  * Follows one completion from request to last delta: `started` is the CompletionDeps hook
@@ -35,7 +36,7 @@ export function traceCompletion(seed: Seed, done: (record: CompletionRecord) => 
       account = cred.id;
       chatId = id;
     },
-    async *observe(deltas: AsyncIterable<Delta[]>, counter: TokenCounter): AsyncGenerator<Delta[]> {
+    async *observe(deltas: AsyncIterable<Delta[]>, usage: () => Usage): AsyncGenerator<Delta[]> {
       let ttftMs: number | null = null;
       let status = 200;
       let outcome = 'ok';
@@ -58,8 +59,18 @@ export function traceCompletion(seed: Seed, done: (record: CompletionRecord) => 
       } finally {
         // Ended by the consumer (client left) without an error of ours.
         if (outcome === 'ok' && !finished) [status, outcome] = [499, 'client_gone'];
-        done({ ...seed, status, outcome, durationMs: Math.round(now() - t0), ttftMs: ttftMs === null ? null : Math.round(ttftMs), completionTokens: counter.tokens, account, chatId });
+        done({ ...seed, status, outcome, durationMs: Math.round(now() - t0), ttftMs: ttftMs === null ? null : Math.round(ttftMs), ...tokens(usage), account, chatId });
       }
     },
   };
+}
+
+/** The counts of a finished (or abandoned) completion; none when they cannot be read any more. */
+function tokens(usage: () => Usage): Pick<CompletionRecord, 'promptTokens' | 'completionTokens'> {
+  try {
+    const u = usage();
+    return { promptTokens: u.prompt_tokens, completionTokens: u.completion_tokens };
+  } catch {
+    return { promptTokens: 0, completionTokens: 0 };
+  }
 }

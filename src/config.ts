@@ -27,6 +27,12 @@ export const ConfigSchema = Type.Object({
   ACCESS_TOKEN_TTL_MS: Ms(840_000, 'assumed access-token lifetime when the token carries no exp'),
   TOKEN_REFRESH_MARGIN_MS: Ms(60_000, 'refresh this long before an access token expires'),
   TOKEN_MAX_CONCURRENCY: Type.Integer({ minimum: 0, default: 0, description: '0 = unlimited' }),
+  CONVERSATION_MODE: Type.Union([Type.Literal('auto'), Type.Literal('id'), Type.Literal('off')], {
+    default: 'auto',
+    description: 'keep upstream chats between turns: matched by history, named by conversation_id, or never',
+  }),
+  CONVERSATION_TTL_MS: Ms(600_000, 'a kept upstream chat is deleted after this much idleness'),
+  CONVERSATION_MAX_KEPT: Type.Integer({ minimum: 0, default: 16, description: 'kept upstream chats per account, least recently used deleted first' }),
   SSE_KEEPALIVE_MS: Ms(15_000, 'comment line interval while the upstream is silent'),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 64 * 1024 * 1024 }),
   CORS_ORIGIN: Type.String({ default: '*' }),

@@ -1,22 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import type { ChatCompletion } from '../schemas/chat.js';
-import type { Delta, TokenCounter } from './answer.js';
+import type { Delta } from './answer.js';
+import type { Outcome } from './delta-stages.js';
+import type { Usage } from './token-usage.js';
 
 export interface CompletionMeta {
   id: string;
   created: number;
   model: string;
-  promptTokens: number;
 }
 
-export function completionMeta(model: string, promptTokens: number): CompletionMeta {
+/** What the answer's stages decided, read once the deltas are exhausted. */
+export interface CompletionResult {
+  outcome: Outcome;
+  usage(): Usage;
+}
+
+export function completionMeta(model: string): CompletionMeta {
   // randomUUID draws from a cached entropy pool: no synchronous system call per completion.
-  return { id: `chatcmpl-${randomUUID().replaceAll('-', '')}`, created: Math.floor(Date.now() / 1000), model, promptTokens };
-}
-
-function usage(meta: CompletionMeta, counter: TokenCounter) {
-  const completion = counter.tokens;
-  return { prompt_tokens: meta.promptTokens, completion_tokens: completion, total_tokens: meta.promptTokens + completion };
+  return { id: `chatcmpl-${randomUUID().replaceAll('-', '')}`, created: Math.floor(Date.now() / 1000), model };
 }
 
 /**
@@ -27,7 +29,7 @@ function usage(meta: CompletionMeta, counter: TokenCounter) {
 export async function* streamChunks(
   deltas: AsyncIterable<Delta[]>,
   meta: CompletionMeta,
-  counter: TokenCounter,
+  result: CompletionResult,
   includeUsage: boolean,
 ): AsyncGenerator<string[]> {
   // Serialized once: only the delta and finish_reason change from chunk to chunk.
@@ -42,7 +44,7 @@ export async function* streamChunks(
     yield out;
   }
   const last = started ? [] : [role];
-  last.push(`${head}{},"logprobs":null,"finish_reason":"stop"}]${tail}`);
+  last.push(`${head}{},"logprobs":null,"finish_reason":${JSON.stringify(result.outcome.finishReason)}}]${tail}`);
   if (includeUsage) {
     last.push(
       JSON.stringify({
@@ -51,7 +53,7 @@ export async function* streamChunks(
         created: meta.created,
         model: meta.model,
         choices: [],
-        usage: usage(meta, counter),
+        usage: result.usage(),
       }),
     );
   }
@@ -59,7 +61,7 @@ export async function* streamChunks(
 }
 
 /** Gathers the whole answer into one `chat.completion` object (CLIENTS.md 10). */
-export async function collectCompletion(deltas: AsyncIterable<Delta[]>, meta: CompletionMeta, counter: TokenCounter): Promise<ChatCompletion> {
+export async function collectCompletion(deltas: AsyncIterable<Delta[]>, meta: CompletionMeta, result: CompletionResult): Promise<ChatCompletion> {
   let content = '';
   let reasoning = '';
   for await (const batch of deltas) {
@@ -77,9 +79,9 @@ export async function collectCompletion(deltas: AsyncIterable<Delta[]>, meta: Co
       {
         index: 0,
         message: { role: 'assistant', content, ...(reasoning ? { reasoning_content: reasoning } : {}) },
-        finish_reason: 'stop',
+        finish_reason: result.outcome.finishReason,
       },
     ],
-    usage: usage(meta, counter),
+    usage: result.usage(),
   };
 }

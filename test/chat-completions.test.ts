@@ -101,7 +101,7 @@ describe('chat completions against the emulator', () => {
       model: 'gpt-4o',
       messages: [{ role: 'user', content: [{ type: 'text', text: 'hello' }] }],
       temperature: 0.3, top_p: 0.9, presence_penalty: 0, frequency_penalty: 0, user: 'u1', seed: 7, n: 1,
-      response_format: { type: 'text' }, tools: [], max_completion_tokens: 100, logprobs: false,
+      response_format: { type: 'text' }, tools: [], max_completion_tokens: 1000, logprobs: false,
       chat_template_kwargs: { x: 1 }, thinking: { type: 'disabled' },
     });
     assert.equal(res.status, 200);

@@ -35,7 +35,7 @@ export interface Stack {
   post(body: unknown, headers?: Record<string, string>): Promise<Response>;
   /** Stops the service and starts a new one with the same config and data directory. */
   restart(): Promise<void>;
-  /** Waits until every upstream chat was deleted (deletion runs in the background). */
+  /** Waits until every upstream chat was deleted but those kept for a conversation (deletion runs in the background). */
   settled(): Promise<void>;
   close(): Promise<void>;
 }
@@ -57,6 +57,8 @@ export async function startStack(
       HOST: '127.0.0.1',
       PORT: 0,
       DATA_DIR: dataDir,
+      // Suites expect every chat deleted after its completion; conversation suites ask for auto or id.
+      CONVERSATION_MODE: 'off',
       ...(typeof opts.config === 'function' ? opts.config(emu) : opts.config),
     },
   );
@@ -89,7 +91,12 @@ export async function startStack(
       await stack.app.close();
       Object.assign(stack, await serve());
     },
-    settled: () => waitFor(() => emu.stats().liveChats === 0 && stack.app.chatJanitor.stats().pending === 0, 'all upstream chats deleted'),
+    // Chats kept for a conversation (CONVERSATION_MODE) are the only ones allowed to stay.
+    settled: () =>
+      waitFor(
+        () => emu.stats().liveChats === stack.app.conversations.stats().kept && stack.app.chatJanitor.stats().pending === 0,
+        'all upstream chats deleted but the kept ones',
+      ),
     async close() {
       await stack.app.close();
       await emu.close();

@@ -14,7 +14,7 @@ describe('the Vercel entry serves the app through a plain node http server', () 
   before(async () => {
     emu = await startEmulator({ dialect: DIALECT, frames: 20 });
     token = emu.addAccount().token;
-    const handler = createRequestHandler({ STEP_DIALECT: DIALECT, STEP_BASE_URL: emu.url, LOG_LEVEL: 'silent', DATA_DIR: '' });
+    const handler = createRequestHandler({ STEP_DIALECT: DIALECT, STEP_BASE_URL: emu.url, LOG_LEVEL: 'silent', DATA_DIR: '', CONVERSATION_MODE: 'off' });
     server = createServer((req, res) => void handler(req, res));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -122,6 +122,7 @@ export function chatStream(core: EmulatorCore): RouteHandler {
     if (!core.chatOwnedBy(parsed.chatSessionId, session.token.account)) {
       return trailerOnly(core, res, { code: 'not_found', message: 'chat session not found' });
     }
+    core.recordTurn(msg);
     const { stream, rng } = openAnswerStream(core, res);
     await streamAnswer(core, stream, rng, msg, directives);
   };

@@ -4,6 +4,7 @@ import { mulberry32, randomSeed, type Rng } from './prng.js';
 import { numericId, type ConnectError } from './http-util.js';
 import type { StreamEnd } from './envelope-writer.js';
 import type {
+  ChatContext,
   EmulatorOptions,
   EmulatorStats,
   FailableCall,
@@ -105,6 +106,8 @@ export function createCore(initial: EmulatorOptions = {}) {
   const accounts = new Map<string, Account>();
   const tokens = new Map<string, AccessToken>();
   const chats = new Map<string, Account>();
+  /** What each live chat has been told so far: the upstream answers in that context. */
+  const contexts = new Map<string, ChatContext>();
   const failures = new Map<FailableCall, FailureSpec[]>();
   const messages: ReceivedMessage[] = [];
   const requests: RecordedRequest[] = [];
@@ -196,6 +199,7 @@ export function createCore(initial: EmulatorOptions = {}) {
   function createChat(owner: Account): string {
     const chatId = nextId();
     chats.set(chatId, owner);
+    contexts.set(chatId, { texts: [], attachments: [] });
     counters.chatsCreated++;
     return chatId;
   }
@@ -210,10 +214,21 @@ export function createCore(initial: EmulatorOptions = {}) {
     for (const id of new Set(chatIds)) {
       if (chats.get(id) !== owner) continue;
       chats.delete(id);
+      contexts.delete(id);
       deleted++;
     }
     counters.chatsDeleted += deleted;
     return deleted;
+  }
+
+  /** Adds a message to its chat's context and records, on the message, the context it is answered in. */
+  function recordTurn(msg: ReceivedMessage): void {
+    const context = contexts.get(msg.chatId);
+    if (!context) return;
+    context.texts.push(msg.text);
+    context.attachments.push(...msg.attachments);
+    msg.turn = context.texts.length;
+    msg.contextAttachments = [...context.attachments];
   }
 
   function nextId(): string {
@@ -271,6 +286,7 @@ export function createCore(initial: EmulatorOptions = {}) {
     requests.length = 0;
     uploads.length = 0;
     chats.clear();
+    contexts.clear();
     failures.clear();
   }
 
@@ -294,6 +310,9 @@ export function createCore(initial: EmulatorOptions = {}) {
     expireAccessTokens,
     createChat,
     chatOwnedBy,
+    recordTurn,
+    /** The context of a live chat (undefined once deleted). */
+    chatContext: (chatId: string): ChatContext | undefined => contexts.get(chatId),
     deleteChats,
     failNext,
     takeFailure,

@@ -6,6 +6,7 @@ import { createCore, type EmulatorCore } from './core.js';
 import { FILES_PREFIX, serveFile } from './file-server.js';
 import { sendJson, type RouteHandler } from './http-util.js';
 import type {
+  ChatContext,
   Dialect,
   EmulatorOptions,
   EmulatorStats,
@@ -19,7 +20,7 @@ import { createYuewenRoutes } from './yuewen.js';
 // The StepChat emulator: a real HTTP server speaking the upstream's wire protocol,
 // written apart from src/ so that it checks the gateway instead of sharing its bugs.
 
-export type { Dialect, EmulatorOptions, EmulatorStats, FailableCall, ReceivedMessage, RecordedRequest };
+export type { ChatContext, Dialect, EmulatorOptions, EmulatorStats, FailableCall, ReceivedMessage, RecordedRequest };
 export type { ReceivedUpload };
 export { answerFor, visibleAnswer, searchResultsFor, MARKER_PATTERN, type SearchResult } from './answer.js';
 export { YUEWEN_PATHS } from './yuewen.js';
@@ -46,6 +47,8 @@ export interface Emulator {
   /** Every access token issued so far becomes expired now. */
   expireAccessTokens(): void;
   stats(): EmulatorStats;
+  /** What a live chat was sent so far (texts and attachments); undefined once it was deleted. */
+  chatContext(chatId: string): ChatContext | undefined;
   /** Every SendMessageStream (yuewen) / ChatStream (capy) request body received, in order. */
   messages: ReceivedMessage[];
   /** Every request but the control API's, in order. */
@@ -112,6 +115,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     revokeAccount: core.revokeAccount,
     expireAccessTokens: core.expireAccessTokens,
     stats: core.stats,
+    chatContext: core.chatContext,
     messages: core.messages,
     requests: core.requests,
     uploads: core.uploads,

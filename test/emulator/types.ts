@@ -60,6 +60,16 @@ export interface ReceivedMessage {
   searchEnabled: boolean;
   /** capy only: `config.enableReasoning`. */
   reasoning?: boolean;
+  /** Which message of its chat this is (1 = the chat's first), once accepted. */
+  turn?: number;
+  /** Every attachment of the chat so far, this message's included: what the answer can see. */
+  contextAttachments?: unknown[];
+}
+
+/** What a live chat has been sent so far, in order. */
+export interface ChatContext {
+  texts: string[];
+  attachments: unknown[];
 }
 
 /** One uploaded file, as any dialect received it. */

@@ -83,6 +83,7 @@ export function sendMessageStream(core: EmulatorCore): RouteHandler {
     if (!core.chatOwnedBy(parsed.chatId, account)) {
       return trailerOnly(core, res, { code: 'not_found', message: 'chat not found' });
     }
+    core.recordTurn(msg);
     msg.model = account.model ?? null;
     msg.searchEnabled = account.searchEnabled;
     const { stream, rng } = openAnswerStream(core, res);

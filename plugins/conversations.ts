@@ -1,0 +1,29 @@
+import fp from 'fastify-plugin';
+import { createConversations } from '../src/conversations.js';
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    conversations: ReturnType<typeof createConversations>;
+  }
+}
+
+/** Upstream chats kept between turns (CONVERSATION_MODE); all deleted at shutdown. */
+export default fp(
+  async (app) => {
+    const { config } = app;
+    const conversations = createConversations({
+      mode: config.CONVERSATION_MODE,
+      ttlMs: config.CONVERSATION_TTL_MS,
+      maxKept: config.CONVERSATION_MAX_KEPT,
+      discardChat: app.chatJanitor.discardChat,
+      log: app.log,
+    });
+    app.decorate('conversations', conversations);
+    // Before the janitor's own drain, whichever order the hooks run in: wait here as well.
+    app.addHook('onClose', async () => {
+      conversations.close();
+      await app.chatJanitor.drain();
+    });
+  },
+  { name: 'conversations', dependencies: ['config', 'token-pool'] },
+);

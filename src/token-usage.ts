@@ -1,0 +1,94 @@
+import { countTokens, decode, encode, isWithinTokenLimit } from 'gpt-tokenizer/encoding/o200k_base';
+import type { Delta } from './answer.js';
+import type { DeltaStage } from './delta-stages.js';
+
+// Text from users and the model may contain "<|endoftext|>" and the like: plain text here.
+const PLAIN = { allowedSpecial: new Set<string>(), disallowedSpecial: new Set<string>() };
+
+/** o200k tokens of a text (the GPT-4o encoding: the upstream reports no usage of its own). */
+export function tokenCount(text: string): number {
+  return text === '' ? 0 : countTokens(text, PLAIN);
+}
+
+/** The longest start of `text` within `limit` tokens, never ending inside a character. */
+function firstTokens(text: string, limit: number): string {
+  if (limit <= 0) return '';
+  return decode(encode(text, PLAIN).slice(0, limit)).replace(/\uFFFD+$/, '');
+}
+
+/** The OpenAI `usage` object. */
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens: number;
+  completion_tokens_details: { reasoning_tokens: number };
+}
+
+/**
+ * Counts what a completion really exchanged: the text sent upstream (read when usage is asked
+ * for, so notes and instructions added late count) and the deltas the client got.
+ */
+export function createUsageMeter(promptText: () => string) {
+  let content = '';
+  let reasoning = '';
+  /** The last stage: sees exactly what goes out. */
+  const stage: DeltaStage = async function* meter(deltas) {
+    for await (const batch of deltas) {
+      for (const d of batch) {
+        if (d.content) content += d.content;
+        if (d.reasoning_content) reasoning += d.reasoning_content;
+      }
+      yield batch;
+    }
+  };
+  function usage(): Usage {
+    const prompt = tokenCount(promptText());
+    const reasoningTokens = tokenCount(reasoning);
+    const completion = tokenCount(content) + reasoningTokens;
+    return {
+      prompt_tokens: prompt,
+      completion_tokens: completion,
+      total_tokens: prompt + completion,
+      completion_tokens_details: { reasoning_tokens: reasoningTokens },
+    };
+  }
+  return { stage, usage, answer: () => content };
+}
+
+export type UsageMeter = ReturnType<typeof createUsageMeter>;
+
+/**
+ * Ends the answer after `limit` tokens (content and reasoning together, as completion_tokens
+ * counts them) with finish_reason `length`.
+ */
+export function maxTokensStage(limit: number): DeltaStage {
+  return async function* cap(deltas, outcome) {
+    const seen = { content: '', reasoning_content: '' };
+    const tokens = { content: 0, reasoning_content: 0 };
+    for await (const batch of deltas) {
+      const out: Delta[] = [];
+      for (const delta of batch) {
+        const field = delta.reasoning_content !== undefined ? 'reasoning_content' : 'content';
+        const other = field === 'content' ? 'reasoning_content' : 'content';
+        const budget = limit - tokens[other];
+        // Re-counted as a whole: a BPE token can span two deltas.
+        const text = seen[field] + (delta[field] ?? '');
+        const within = isWithinTokenLimit(text, budget, PLAIN);
+        if (within !== false) {
+          seen[field] = text;
+          tokens[field] = within;
+          out.push(delta);
+          continue;
+        }
+        const allowed = firstTokens(text, budget);
+        const rest = allowed.startsWith(seen[field]) ? allowed.slice(seen[field].length) : '';
+        if (rest) out.push({ [field]: rest });
+        outcome.finishReason = 'length';
+        outcome.truncated = true;
+        if (out.length > 0) yield out;
+        return;
+      }
+      if (out.length > 0) yield out;
+    }
+  };
+}
