@@ -14,6 +14,10 @@ const MID_STREAM_FAULTS: readonly Fault[] = ['error-event', 'error-trailer', 're
 /** Text frames sent before a mid-stream fault strikes. */
 const FAULT_AFTER_FRAMES = 3;
 
+/** The longest prompt the upstream takes, and its answer to a longer one. */
+export const MAX_PROMPT_CHARS = 120_000;
+export const PROMPT_TOO_LONG: ConnectError = { code: 'invalid_argument', message: `prompt exceed max len ${MAX_PROMPT_CHARS}` };
+
 /** How a dialect puts one event on the wire, and what its in-stream error looks like. */
 export interface DialectEvents {
   send(stream: EnvelopeStream, event: Record<string, unknown>): Promise<void>;
