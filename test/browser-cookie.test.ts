@@ -53,3 +53,28 @@ describe(`browser-faithful credentials (${DIALECT})`, () => {
     assert.equal(s.emu.stats().guestTokens, 0);
   });
 });
+
+describe('changing STEP_DIALECT with the same DATA_DIR', { skip: DIALECT !== 'capy' }, () => {
+  test("never feeds one upstream's rotated tokens to another", async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'step-gateway-switch-'));
+    const capy = await startStack({ dataDir, emulator: { dialect: 'capy', fragment: false }, config: { STEP_DIALECT: 'capy' } });
+    const [deviceId, userToken] = capy.token.split('@') as [string, string];
+    try {
+      await capy.client().chat.completions.create(ask('on capy'));
+      assert.notEqual(capy.emu.currentRefreshToken(deviceId), userToken, 'capy rotated the refresh token');
+    } finally {
+      await capy.settled();
+      await capy.close();
+    }
+    const yuewen = await startStack({ dataDir, emulator: { dialect: 'yuewen', fragment: false }, config: { STEP_DIALECT: 'yuewen' } });
+    try {
+      // The same account on the other upstream knows only the user's own token.
+      const same = yuewen.emu.addAccount(deviceId, userToken);
+      const res = await yuewen.client(same.token).chat.completions.create(ask('on yuewen'));
+      assert.equal(res.object, 'chat.completion');
+    } finally {
+      await yuewen.settled();
+      await yuewen.close();
+    }
+  });
+});
