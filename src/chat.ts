@@ -44,6 +44,8 @@ export function startCompletion(
   pooled: boolean,
 ): { deltas: AsyncGenerator<Delta[]>; counter: TokenCounter; meta: CompletionMeta } {
   const counter = new TokenCounter();
-  const deltas = translateEvents(runCompletion(deps, creds, plan.message, signal, log, pooled), counter, deps.reasoningOutput);
+  const deltas = translateEvents(runCompletion(deps, creds, plan.message, signal, log, pooled), counter, deps.reasoningOutput, () => {
+    plan.meta.finishReason = 'content_filter';
+  });
   return { deltas, counter, meta: plan.meta };
 }

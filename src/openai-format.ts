@@ -7,6 +7,8 @@ export interface CompletionMeta {
   created: number;
   model: string;
   promptTokens: number;
+  /** Set when the upstream withheld the answer; otherwise `stop`. */
+  finishReason?: 'stop' | 'content_filter';
 }
 
 export function completionMeta(model: string, promptTokens: number): CompletionMeta {
@@ -42,7 +44,7 @@ export async function* streamChunks(
     yield out;
   }
   const last = started ? [] : [role];
-  last.push(`${head}{},"logprobs":null,"finish_reason":"stop"}]${tail}`);
+  last.push(`${head}{},"logprobs":null,"finish_reason":"${meta.finishReason ?? 'stop'}"}]${tail}`);
   if (includeUsage) {
     last.push(
       JSON.stringify({
@@ -77,7 +79,7 @@ export async function collectCompletion(deltas: AsyncIterable<Delta[]>, meta: Co
       {
         index: 0,
         message: { role: 'assistant', content, ...(reasoning ? { reasoning_content: reasoning } : {}) },
-        finish_reason: 'stop',
+        finish_reason: meta.finishReason ?? 'stop',
       },
     ],
     usage: usage(meta, counter),

@@ -66,6 +66,7 @@ export function createCapyDialect(http: Http, opts: { accessTtlMs: number }): Di
       if (event.reasoningEvent) return textEvent('reasoning', event.reasoningEvent.text);
       if (event.pipelineEvent?.eventSearch) return searchEvent(event.pipelineEvent.eventSearch.results);
       if (event.errorEvent) throw new UpstreamError(`ChatStream error event: ${String(event.errorEvent.message ?? 'unknown')}`.slice(0, 240));
+      if (event.riskEvent) return { type: 'filtered' };
       if (event.doneEvent) return 'done';
       return undefined; // startEvent, messageEvent, heartBeatEvent, messageDoneEvent, unknown events
     });

@@ -66,6 +66,8 @@ export type UpstreamEvent =
   | { type: 'text'; text: string }
   | { type: 'reasoning'; text: string }
   | { type: 'search'; results: SearchResult[] }
+  /** The upstream withheld the rest of the answer (moderation, `riskEvent`). */
+  | { type: 'filtered' }
   | { type: 'done' };
 
 export interface UpstreamModel {

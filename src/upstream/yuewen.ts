@@ -69,6 +69,7 @@ export function createYuewenDialect(http: Http, opts: { accessTtlMs: number }): 
     return readEventStream(envelopes, what, (msg) => {
       if (msg.textEvent) return textEvent('text', msg.textEvent.text);
       if (msg.pipelineEvent?.eventSearch) return searchEvent(msg.pipelineEvent.eventSearch.results);
+      if (msg.riskEvent) return { type: 'filtered' };
       if (msg.doneEvent) return 'done';
       return undefined; // startEvent, heartBeatEvent and unknown events carry nothing for the client
     });

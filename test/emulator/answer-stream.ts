@@ -10,7 +10,7 @@ import type { ReceivedMessage } from './types.js';
 // tolerate, the mid-stream faults, and the reply that is only an error trailer. A dialect
 // supplies how one of its events is wrapped.
 
-const MID_STREAM_FAULTS: readonly Fault[] = ['error-event', 'error-trailer', 'reset', 'stall'];
+const MID_STREAM_FAULTS: readonly Fault[] = ['error-event', 'error-trailer', 'reset', 'stall', 'risk'];
 /** Text frames sent before a mid-stream fault strikes. */
 const FAULT_AFTER_FRAMES = 3;
 
@@ -59,6 +59,10 @@ async function applyFault(stream: EnvelopeStream, fault: Fault, events: DialectE
       return stream.end({ error: { code: 'internal', message: 'emulated trailer error' } });
     case 'reset':
       return stream.reset();
+    case 'risk':
+      // Moderation withholds the rest of the answer.
+      await events.send(stream, { riskEvent: { riskType: 'RISK_TYPE_SENSITIVE', message: 'withheld' } });
+      return stream.end({});
     default:
       return stream.waitForClose();
   }
