@@ -19,7 +19,7 @@ export default fp(
     const { config } = app;
     const pool = createTokenPool({
       dialect: app.upstream.dialect,
-      store: createCredentialStore(config.DATA_DIR, app.log),
+      store: createCredentialStore(config.DATA_DIR, app.log, `${config.STEP_DIALECT}\n${app.upstream.http.origin}`),
       refreshMarginMs: config.TOKEN_REFRESH_MARGIN_MS,
       maxConcurrency: config.TOKEN_MAX_CONCURRENCY,
     });

@@ -102,11 +102,16 @@ export async function* translateEvents(
   batches: AsyncIterable<UpstreamEvent[]>,
   counter: TokenCounter,
   reasoningOutput: ReasoningOutput = 'field',
+  /** Called when the upstream withheld the answer (finish_reason content_filter). */
+  onFiltered?: () => void,
 ): AsyncGenerator<Delta[]> {
   const translator = new AnswerTranslator(counter, reasoningOutput);
   for await (const batch of batches) {
     const out: Delta[] = [];
-    for (const ev of batch) translator.push(ev, out);
+    for (const ev of batch) {
+      if (ev.type === 'filtered') onFiltered?.();
+      else translator.push(ev, out);
+    }
     if (out.length > 0) yield out;
   }
   const out: Delta[] = [];

@@ -79,7 +79,11 @@ export function startCompletion(
   const outcome = newOutcome();
   const meter = createUsageMeter(() => turn.sentText(plan.message.text));
   const events = runCompletion(deps, creds, plan.message, signal, log, pooled, turn.keeping(plan.message));
-  const translated = translateEvents(events, new TokenCounter(), deps.reasoningOutput);
+  // The upstream withheld the answer (riskEvent): what came so far, then content_filter.
+  const translated = translateEvents(events, new TokenCounter(), deps.reasoningOutput, () => {
+    outcome.finishReason = 'content_filter';
+    outcome.truncated = true;
+  });
   const deltas = runStages(translated, [...plan.stages, meter.stage, settleStage(turn, meter.answer)], outcome);
   return { deltas, result: { outcome, usage: meter.usage }, meta: plan.meta };
 }

@@ -1,10 +1,12 @@
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
+import { fingerprint } from './credentials.js';
 
 export interface StoredCredential {
   deviceId: string;
   secret: string;
+  access?: string;
   updatedAt: number;
 }
 
@@ -17,7 +19,9 @@ const FILE = 'credentials.json';
  * + rename) with owner-only permissions; never logged. If the directory is not writable the
  * store keeps working in memory and says so once.
  */
-export function createCredentialStore(dir: string, log: FastifyBaseLogger) {
+export function createCredentialStore(dir: string, log: FastifyBaseLogger, namespace = '') {
+  // Keyed by dialect + upstream base URL + account, so one upstream's tokens never reach another.
+  const key = (id: string) => (namespace ? fingerprint(`${namespace}\n${id}`) : id);
   const path = join(dir, FILE);
   const entries = new Map<string, StoredCredential>();
   let writable = true;
@@ -46,9 +50,9 @@ export function createCredentialStore(dir: string, log: FastifyBaseLogger) {
   }
 
   return {
-    get: (id: string): StoredCredential | undefined => entries.get(id),
-    set(id: string, deviceId: string, secret: string): void {
-      entries.set(id, { deviceId, secret, updatedAt: Date.now() });
+    get: (id: string): StoredCredential | undefined => entries.get(key(id)),
+    set(id: string, deviceId: string, secret: string, access?: string): void {
+      entries.set(key(id), { deviceId, secret, ...(access ? { access } : {}), updatedAt: Date.now() });
       persist();
     },
   };

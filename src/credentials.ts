@@ -13,7 +13,14 @@ export function parseCredential(text: string): Credential | undefined {
   const deviceId = text.slice(0, at).trim();
   const secret = text.slice(at + 1).trim();
   if (!deviceId || !secret || /[\s;,]/.test(deviceId) || /[\s;,]/.test(secret)) return undefined;
-  return { deviceId, secret, id: fingerprint(`${deviceId}@${secret}`) };
+  const id = fingerprint(`${deviceId}@${secret}`);
+  // The browser's whole cookie value `<access>...<refresh>`: the refresh token is the part after the last `...`.
+  const first = secret.indexOf('...');
+  if (first < 0) return { deviceId, secret, id };
+  const access = secret.slice(0, first);
+  const refresh = secret.slice(secret.lastIndexOf('...') + 3);
+  if (!refresh) return undefined;
+  return { deviceId, secret: refresh, ...(access ? { access } : {}), id };
 }
 
 /** Splits a comma-separated list, dropping empty entries. */
@@ -22,4 +29,9 @@ export function splitList(text: string): string[] {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
+}
+
+/** The `Oasis-Token` cookie value the browser would send: `<access>...<refresh>`, or the bare refresh token before any access token is known. */
+export function oasisCookie(cred: { secret: string; access?: string }): string {
+  return cred.access ? `${cred.access}...${cred.secret}` : cred.secret;
 }

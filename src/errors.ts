@@ -28,6 +28,8 @@ export const AttachmentTooLargeError = createError('STEP_ATTACHMENT_TOO_LARGE', 
 /** The URL points at a loopback, private, link-local or metadata address (SSRF protection). */
 export const AttachmentForbiddenError = createError('STEP_ATTACHMENT_FORBIDDEN', 'Attachment URL host %s is not allowed: %s', 400);
 export const AttachmentUploadError = createError('STEP_ATTACHMENT_UPLOAD', 'StepChat did not accept the attachment: %s', 502);
+/** The upstream says the prompt is longer than it takes: the client's problem, never retried on another account. */
+export const ContextLengthError = createError('STEP_CONTEXT_LENGTH_EXCEEDED', 'The prompt is too long for StepChat: %s', 400);
 /** The client closed the connection; nothing is sent back. */
 export const ClientGoneError = createError('STEP_CLIENT_GONE', 'client closed the connection', 499);
 

@@ -49,7 +49,7 @@ export function createTokenPool(opts: TokenPoolOptions) {
     if (!e) {
       if (entries.size >= maxEntries) evictIdle();
       const stored = opts.store?.get(cred.id);
-      const current = stored ? { ...cred, secret: stored.secret } : cred;
+      const current = stored ? { ...cred, secret: stored.secret, access: stored.access } : cred;
       e = { cred, current, inflight: 0, deadUntil: 0, lastUsed: now() };
       entries.set(cred.id, e);
     }
@@ -98,9 +98,11 @@ export function createTokenPool(opts: TokenPoolOptions) {
         .login(e.current)
         .then(
           (s) => {
-            if (s.rotatedSecret && s.rotatedSecret !== e.current.secret) {
-              e.current = { ...e.current, secret: s.rotatedSecret };
-              opts.store?.set(cred.id, cred.deviceId, s.rotatedSecret);
+            // Keep the pair as the browser's cookie jar does: the next refresh presents `<access>...<refresh>`.
+            const secret = s.rotatedSecret ?? e.current.secret;
+            if (secret !== e.current.secret || s.access !== e.current.access) {
+              e.current = { ...e.current, secret, access: s.access };
+              opts.store?.set(cred.id, cred.deviceId, secret, s.access);
             }
             e.session = { ...s, account: cred.id };
             e.deadUntil = 0;

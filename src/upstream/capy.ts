@@ -1,3 +1,4 @@
+import { oasisCookie } from '../credentials.js';
 import { UpstreamAuthError, UpstreamError } from '../errors.js';
 import { createCapyFiles } from './capy-files.js';
 import { readEventStream, searchEvent, textEvent } from './events.js';
@@ -17,7 +18,7 @@ export function createCapyDialect(http: Http, opts: { accessTtlMs: number }): Di
   const withDevice = (deviceId: string, token: string) => ({ ...base, 'oasis-webid': deviceId, cookie: `Oasis-Token=${token}; Oasis-Webid=${deviceId}` });
 
   async function login(cred: Credential, signal?: AbortSignal): Promise<Session> {
-    const reply = await http.unary<TokenPair>(`${PASSPORT}/RefreshToken`, withDevice(cred.deviceId, cred.secret), {}, 'RefreshToken', signal);
+    const reply = await http.unary<TokenPair>(`${PASSPORT}/RefreshToken`, withDevice(cred.deviceId, oasisCookie(cred)), {}, 'RefreshToken', signal);
     const access = reply.accessToken?.raw;
     const refresh = reply.refreshToken?.raw || cred.secret;
     if (!access) throw new UpstreamError('RefreshToken returned no access token');
@@ -28,6 +29,7 @@ export function createCapyDialect(http: Http, opts: { accessTtlMs: number }): Di
       headers: withDevice(cred.deviceId, `${access}...${refresh}`),
       expiresAt: accessExpiry(access, opts.accessTtlMs),
       rotatedSecret: refresh !== cred.secret ? refresh : undefined,
+      access,
     };
   }
 
@@ -64,6 +66,7 @@ export function createCapyDialect(http: Http, opts: { accessTtlMs: number }): Di
       if (event.reasoningEvent) return textEvent('reasoning', event.reasoningEvent.text);
       if (event.pipelineEvent?.eventSearch) return searchEvent(event.pipelineEvent.eventSearch.results);
       if (event.errorEvent) throw new UpstreamError(`ChatStream error event: ${String(event.errorEvent.message ?? 'unknown')}`.slice(0, 240));
+      if (event.riskEvent) return { type: 'filtered' };
       if (event.doneEvent) return 'done';
       return undefined; // startEvent, messageEvent, heartBeatEvent, messageDoneEvent, unknown events
     });

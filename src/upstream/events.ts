@@ -1,5 +1,5 @@
 import { FLAG_END_STREAM, type Envelope } from '../connect-codec.js';
-import { brief, UpstreamAuthError, UpstreamError } from '../errors.js';
+import { brief, ContextLengthError, UpstreamAuthError, UpstreamError } from '../errors.js';
 import type { SearchResult, UpstreamEvent } from './types.js';
 
 /** What one upstream message means: an event for the client, the end, or nothing. */
@@ -51,6 +51,7 @@ export async function* readEventStream(
 function streamError(what: string, error: { code?: unknown; message?: unknown }, beforeAnyEvent: boolean): Error {
   const detail = `${what} ${String(error.code ?? 'error')}: ${brief(error.message ?? '')}`;
   // Only an auth failure before anything was streamed is worth a refresh and retry.
+  if (isPromptTooLong(error.code, error.message)) return new ContextLengthError(brief(error.message ?? ''));
   if (beforeAnyEvent && error.code === 'unauthenticated') return new UpstreamAuthError(detail);
   return new UpstreamError(detail);
 }
@@ -69,4 +70,9 @@ export function searchEvent(raw: unknown): Mapped {
     results.push({ url: r.url, title: typeof r.title === 'string' && r.title ? r.title : r.url, snippet: typeof r.snippet === 'string' ? r.snippet : undefined });
   }
   return results.length > 0 ? { type: 'search', results } : undefined;
+}
+
+/** `invalid_argument … prompt exceed max len N`: the message is too long for the upstream. */
+export function isPromptTooLong(code: unknown, message: unknown): boolean {
+  return code === 'invalid_argument' && typeof message === 'string' && /prompt exceed max len/i.test(message);
 }

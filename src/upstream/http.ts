@@ -2,7 +2,8 @@ import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
 import { encodeEnvelope, EnvelopeError, type Envelope } from '../connect-codec.js';
 import { EnvelopeFeed } from './envelope-feed.js';
 import { ReplyCollector, type CollectedReply } from './reply-collector.js';
-import { brief, ClientGoneError, UpstreamAuthError, UpstreamError, UpstreamRateLimitError, UpstreamTimeoutError } from '../errors.js';
+import { isPromptTooLong } from './events.js';
+import { brief, ClientGoneError, ContextLengthError, UpstreamAuthError, UpstreamError, UpstreamRateLimitError, UpstreamTimeoutError } from '../errors.js';
 
 export interface HttpOptions {
   baseUrl: string;
@@ -28,6 +29,7 @@ export function upstreamFailure(err: unknown, what: string, signal?: AbortSignal
 export function connectFailure(status: number, body: unknown, what: string): Error {
   const { code, message } = (body ?? {}) as { code?: unknown; message?: unknown };
   const detail = `${what} answered ${status}${code ? ` ${String(code)}` : ''}${message ? `: ${brief(message)}` : ''}`;
+  if (isPromptTooLong(code, message)) return new ContextLengthError(brief(message));
   if (code === 'unauthenticated' || status === 401) return new UpstreamAuthError(detail);
   if (code === 'deadline_exceeded' || status === 504 || status === 408) return new UpstreamTimeoutError(detail);
   if (code === 'resource_exhausted' || status === 429) return new UpstreamRateLimitError(detail);

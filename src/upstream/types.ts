@@ -3,7 +3,10 @@ import type { Readable } from 'node:stream';
 /** One StepChat account as the user supplied it (`deviceId@token`). */
 export interface Credential {
   deviceId: string;
+  /** The refresh token. */
   secret: string;
+  /** The access token that came with it (browser cookie `<access>...<refresh>`), if known. */
+  access?: string;
   /** Short, non-reversible fingerprint used in logs and as the pool key. */
   id: string;
 }
@@ -16,6 +19,8 @@ export interface Session {
   expiresAt: number;
   /** The newest long-lived secret when the upstream rotated it; use it for the next login. */
   rotatedSecret?: string;
+  /** The access token of this session, kept so the next refresh presents the whole cookie pair. */
+  access?: string;
 }
 
 export interface SearchResult {
@@ -61,6 +66,8 @@ export type UpstreamEvent =
   | { type: 'text'; text: string }
   | { type: 'reasoning'; text: string }
   | { type: 'search'; results: SearchResult[] }
+  /** The upstream withheld the rest of the answer (moderation, `riskEvent`). */
+  | { type: 'filtered' }
   | { type: 'done' };
 
 export interface UpstreamModel {

@@ -1,3 +1,4 @@
+import { oasisCookie } from '../credentials.js';
 import { UpstreamError } from '../errors.js';
 import { readEventStream, searchEvent, textEvent } from './events.js';
 import type { Http } from './http.js';
@@ -28,7 +29,7 @@ export function createYuewenDialect(http: Http, opts: { accessTtlMs: number }): 
   const searchState = new Map<string, boolean>();
 
   async function login(cred: Credential, signal?: AbortSignal): Promise<Session> {
-    const headers = { ...base, 'oasis-webid': cred.deviceId, cookie: `Oasis-Token=${cred.secret}; Oasis-Webid=${cred.deviceId}` };
+    const headers = { ...base, 'oasis-webid': cred.deviceId, cookie: `Oasis-Token=${oasisCookie(cred)}; Oasis-Webid=${cred.deviceId}` };
     const reply = await http.unary<TokenPair>(`${PASSPORT}/RegisterDevice`, headers, {}, 'RegisterDevice', signal);
     const access = reply.accessToken?.raw;
     const refresh = reply.refreshToken?.raw || cred.secret;
@@ -37,6 +38,8 @@ export function createYuewenDialect(http: Http, opts: { accessTtlMs: number }): 
       account: cred.id,
       headers: { ...base, 'oasis-webid': cred.deviceId, cookie: `Oasis-Token=${access}...${refresh}; Oasis-Webid=${cred.deviceId}` },
       expiresAt: accessExpiry(access, opts.accessTtlMs),
+      rotatedSecret: refresh !== cred.secret ? refresh : undefined,
+      access,
     };
   }
 
@@ -66,6 +69,7 @@ export function createYuewenDialect(http: Http, opts: { accessTtlMs: number }): 
     return readEventStream(envelopes, what, (msg) => {
       if (msg.textEvent) return textEvent('text', msg.textEvent.text);
       if (msg.pipelineEvent?.eventSearch) return searchEvent(msg.pipelineEvent.eventSearch.results);
+      if (msg.riskEvent) return { type: 'filtered' };
       if (msg.doneEvent) return 'done';
       return undefined; // startEvent, heartBeatEvent and unknown events carry nothing for the client
     });

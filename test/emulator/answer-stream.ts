@@ -10,9 +10,13 @@ import type { ReceivedMessage } from './types.js';
 // tolerate, the mid-stream faults, and the reply that is only an error trailer. A dialect
 // supplies how one of its events is wrapped.
 
-const MID_STREAM_FAULTS: readonly Fault[] = ['error-event', 'error-trailer', 'reset', 'stall'];
+const MID_STREAM_FAULTS: readonly Fault[] = ['error-event', 'error-trailer', 'reset', 'stall', 'risk'];
 /** Text frames sent before a mid-stream fault strikes. */
 const FAULT_AFTER_FRAMES = 3;
+
+/** The longest prompt the upstream takes, and its answer to a longer one. */
+export const MAX_PROMPT_CHARS = 120_000;
+export const PROMPT_TOO_LONG: ConnectError = { code: 'invalid_argument', message: `prompt exceed max len ${MAX_PROMPT_CHARS}` };
 
 /** How a dialect puts one event on the wire, and what its in-stream error looks like. */
 export interface DialectEvents {
@@ -55,6 +59,10 @@ async function applyFault(stream: EnvelopeStream, fault: Fault, events: DialectE
       return stream.end({ error: { code: 'internal', message: 'emulated trailer error' } });
     case 'reset':
       return stream.reset();
+    case 'risk':
+      // Moderation withholds the rest of the answer.
+      await events.send(stream, { riskEvent: { riskType: 'RISK_TYPE_SENSITIVE', message: 'withheld' } });
+      return stream.end({});
     default:
       return stream.waitForClose();
   }

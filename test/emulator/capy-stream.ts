@@ -3,6 +3,7 @@ import { capyFailure, capySession, EXPIRED } from './capy-auth.js';
 import { DEFAULT_MODEL } from './capy-models.js';
 import type { EmulatorCore } from './core.js';
 import { maybeNoise, openAnswerStream, readStreamRequest, sendFrames, trailerOnly, type DialectEvents } from './answer-stream.js';
+import { MAX_PROMPT_CHARS, PROMPT_TOO_LONG } from './answer-stream.js';
 import { parseDirectives, type Directives } from './directives.js';
 import type { EnvelopeStream } from './envelope-writer.js';
 import { header, sendJson, type RouteHandler } from './http-util.js';
@@ -116,6 +117,7 @@ export function chatStream(core: EmulatorCore): RouteHandler {
     const directives = parseDirectives(msg.text);
     if (directives.faults.has('401')) return trailerOnly(core, res, EXPIRED);
     if (!parsed) return trailerOnly(core, res, invalid);
+    if (parsed.text.length > MAX_PROMPT_CHARS) return trailerOnly(core, res, PROMPT_TOO_LONG);
     if (!core.options.models.includes(parsed.model)) {
       return trailerOnly(core, res, { code: 'invalid_argument', message: 'unknown model' });
     }

@@ -59,9 +59,12 @@ function refreshToken(core: EmulatorCore): RouteHandler {
     const deviceId = oasisDevice(req, res);
     if (deviceId === undefined) return;
     if (!isObject(parseJson(raw))) return sendError(res, 400, 'invalid_argument', 'request body is not a JSON object');
-    const { refresh } = splitOasisToken(parseCookies(req).get('Oasis-Token') ?? '');
+    const { access: presented, refresh } = splitOasisToken(parseCookies(req).get('Oasis-Token') ?? '');
+    core.refreshCookies.push({ deviceId, form: presented ? 'pair' : 'bare' });
     const account = core.accountByRefreshToken(refresh);
     if (!account || account.deviceId !== deviceId) return sendJson(res, 200, guestPair(core));
+    // The access half, when sent, must be one issued to this account (expired is fine).
+    if (presented && core.findAccessToken(presented)?.account !== account) return sendJson(res, 200, guestPair(core));
     const nextRefresh = core.rotateRefreshToken(account);
     const access = core.issueAccessToken(account, { deviceId: account.deviceId });
     sendJson(res, 200, { accessToken: { raw: access.raw }, refreshToken: { raw: nextRefresh } });

@@ -112,6 +112,8 @@ export function createCore(initial: EmulatorOptions = {}) {
   const messages: ReceivedMessage[] = [];
   const requests: RecordedRequest[] = [];
   const uploads: ReceivedUpload[] = [];
+  /** The form of each refresh's Oasis-Token cookie: `pair` = `<access>...<refresh>`, `bare` = refresh token alone. */
+  const refreshCookies: { deviceId: string; form: 'pair' | 'bare' }[] = [];
   /** Current refresh token -> account; a rotated-away token is no longer a key. */
   const byRefreshToken = new Map<string, Account>();
   const activeStreams = new Set<object>();
@@ -133,7 +135,14 @@ export function createCore(initial: EmulatorOptions = {}) {
     if (previous) byRefreshToken.delete(previous.refreshToken);
     accounts.set(account.userToken, account);
     byRefreshToken.set(token, account);
-    return { token: `${account.deviceId}@${account.userToken}`, deviceId: account.deviceId, userToken: account.userToken };
+    // What the browser's Cookies panel shows after a login: `<access>...<refresh>`.
+    const access = issueAccessToken(account, { device_id: account.deviceId, deviceId: account.deviceId });
+    return {
+      token: `${account.deviceId}@${account.userToken}`,
+      browserToken: `${account.deviceId}@${access.raw}...${account.userToken}`,
+      deviceId: account.deviceId,
+      userToken: account.userToken,
+    };
   }
 
   function revokeAccount(userToken: string): void {
@@ -285,6 +294,7 @@ export function createCore(initial: EmulatorOptions = {}) {
     messages.length = 0;
     requests.length = 0;
     uploads.length = 0;
+    refreshCookies.length = 0;
     chats.clear();
     contexts.clear();
     failures.clear();
@@ -295,6 +305,7 @@ export function createCore(initial: EmulatorOptions = {}) {
     messages,
     requests,
     uploads,
+    refreshCookies,
     /** A per-stream seed drawn from the emulator PRNG, so one seed replays a whole run. */
     streamSeed: (): number => Math.floor(rng() * 2 ** 32),
     nextId,

@@ -41,7 +41,7 @@ export interface Emulator {
   /** e.g. http://127.0.0.1:41234 (no trailing slash). */
   url: string;
   /** Creates (or re-enables) an account; `token` is `${deviceId}@${userToken}`. */
-  addAccount(deviceId?: string, userToken?: string): { token: string; deviceId: string; userToken: string };
+  addAccount(deviceId?: string, userToken?: string): { token: string; browserToken: string; deviceId: string; userToken: string };
   /** From now on yuewen RegisterDevice with this user token fails 401; capy RefreshToken answers a guest pair. */
   revokeAccount(userToken: string): void;
   /** Every access token issued so far becomes expired now. */
@@ -55,6 +55,8 @@ export interface Emulator {
   requests: RecordedRequest[];
   /** Every file upload received, in order. */
   uploads: ReceivedUpload[];
+  /** The Oasis-Token cookie form of every refresh (RefreshToken / RegisterDevice), in order. */
+  refreshCookies: { deviceId: string; form: 'pair' | 'bare' }[];
   /** The refresh token that works now for this device (capy rotates it on every RefreshToken). */
   currentRefreshToken(deviceId: string): string | undefined;
   configure(opts: Partial<EmulatorOptions>): void;
@@ -119,6 +121,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     messages: core.messages,
     requests: core.requests,
     uploads: core.uploads,
+    refreshCookies: core.refreshCookies,
     currentRefreshToken: core.currentRefreshToken,
     configure: core.configure,
     failNext: core.failNext,

@@ -1,6 +1,7 @@
 import { answerFor, searchResultsFor } from './answer.js';
 import type { EmulatorCore } from './core.js';
 import { openAnswerStream, readStreamRequest, sendFrames, trailerOnly, type DialectEvents } from './answer-stream.js';
+import { MAX_PROMPT_CHARS, PROMPT_TOO_LONG } from './answer-stream.js';
 import { parseDirectives, type Directives } from './directives.js';
 import type { EnvelopeStream } from './envelope-writer.js';
 import { header, sendJson, type ConnectError, type RouteHandler } from './http-util.js';
@@ -79,6 +80,7 @@ export function sendMessageStream(core: EmulatorCore): RouteHandler {
     const directives = parseDirectives(msg.text);
     if (directives.faults.has('401')) return trailerOnly(core, res, EXPIRED);
     if (!parsed) return trailerOnly(core, res, invalid);
+    if (parsed.text.length > MAX_PROMPT_CHARS) return trailerOnly(core, res, PROMPT_TOO_LONG);
     const account = session.token.account;
     if (!core.chatOwnedBy(parsed.chatId, account)) {
       return trailerOnly(core, res, { code: 'not_found', message: 'chat not found' });

@@ -4,6 +4,7 @@ import type { FailableCall } from './types.js';
 import { parseCookies, parseJson, readBody, sendJson, type RouteHandler } from './http-util.js';
 import { answeredFailure, checkConnect, checkSession, oasisDevice, sendError } from './yuewen-auth.js';
 import { sendMessageStream } from './yuewen-stream.js';
+import { splitOasisToken } from './capy-auth.js';
 import { createUploadRoutes, UPLOAD_PATHS } from './yuewen-upload.js';
 
 // Route handlers of the legacy `yuewen` dialect (PROTOCOL.md, "Dialect yuewen").
@@ -59,8 +60,10 @@ function registerDevice(core: EmulatorCore): RouteHandler {
     const deviceId = oasisDevice(req, res);
     if (deviceId === undefined) return;
     // The refresh token is the user token, so a refresh by refresh token lands here too.
-    const account = core.accountByUserToken(parseCookies(req).get('Oasis-Token') ?? '');
-    if (!account) return sendError(res, 401, 'unauthenticated', 'token is invalid');
+    const { access: presented, refresh } = splitOasisToken(parseCookies(req).get('Oasis-Token') ?? '');
+    core.refreshCookies.push({ deviceId, form: presented ? 'pair' : 'bare' });
+    const account = core.accountByUserToken(refresh);
+    if (!account || (presented && core.findAccessToken(presented)?.account !== account)) return sendError(res, 401, 'unauthenticated', 'token is invalid');
     if (account.deviceId !== deviceId) return sendError(res, 401, 'unauthenticated', 'oasis-token is embezzled');
     if (!isObject(parseJson(raw))) return sendError(res, 400, 'invalid_argument', 'request body is not a JSON object');
     const access = core.issueAccessToken(account);
