@@ -7,8 +7,25 @@ const PLAIN = { allowedSpecial: new Set<string>(), disallowedSpecial: new Set<st
 
 /** o200k tokens of a text (the GPT-4o encoding: the upstream reports no usage of its own). */
 export function tokenCount(text: string): number {
-  return text === '' ? 0 : countTokens(text, PLAIN);
+  if (text === '') return 0;
+  if (!LONG_RUN_TEST.test(text)) return countTokens(text, PLAIN);
+  // BPE is quadratic in the length of one pre-token: a 120,000-character run without a space
+  // would block the event loop for seconds. Such runs are counted in slices (a slight
+  // over-count for pathological input only; ordinary text is counted exactly).
+  let total = 0;
+  let from = 0;
+  for (const m of text.matchAll(LONG_RUN)) {
+    if (m.index > from) total += countTokens(text.slice(from, m.index), PLAIN);
+    for (let i = 0; i < m[0].length; i += RUN_SLICE) total += countTokens(m[0].slice(i, i + RUN_SLICE), PLAIN);
+    from = m.index + m[0].length;
+  }
+  if (from < text.length) total += countTokens(text.slice(from), PLAIN);
+  return total;
 }
+
+const RUN_SLICE = 512;
+const LONG_RUN_TEST = new RegExp(`\\S{${RUN_SLICE + 1}}`);
+const LONG_RUN = new RegExp(`\\S{${RUN_SLICE + 1},}`, 'g');
 
 /** The longest start of `text` within `limit` tokens, never ending inside a character. */
 function firstTokens(text: string, limit: number): string {
