@@ -1,4 +1,10 @@
-// pm2: `npm ci && npm run build`, then `pm2 start ecosystem.config.cjs`.
+// pm2, the original's native way to run: `npm ci && npm run build`, then `pm2 start ecosystem.config.cjs`.
+// Settings come from the environment of `pm2 start` (or a .env you source first); the values
+// below are only the defaults. `pm2 reload step-gateway` swaps the worker without dropping a request:
+// cluster mode starts the new one, waits for it to listen, then sends the old one SIGINT, and the
+// old one finishes its open answers before it exits.
+const env = (name, fallback) => process.env[name] ?? fallback;
+
 module.exports = {
   apps: [
     {
@@ -6,13 +12,23 @@ module.exports = {
       script: 'dist/src/server.js',
       cwd: __dirname,
       node_args: '--expose-gc',
+      // Cluster mode is what lets `pm2 reload` hand over the port with no gap. Keep one instance:
+      // accounts, limits and conversations are per process.
       exec_mode: 'cluster',
-      instances: 1,
-      // server.ts forces an exit 30 s after SIGINT/SIGTERM; give it that and a margin.
-      kill_timeout: 35000,
-      out_file: 'logs/step-gateway.out.log',
-      error_file: 'logs/step-gateway.err.log',
-      env: { PORT: 8000, HOST: '0.0.0.0', DATA_DIR: './data' },
+      instances: Number(env('PM2_INSTANCES', 1)),
+      // server.ts forces an exit 30 s after SIGINT/SIGTERM (SHUTDOWN_GRACE_MS when set): give it that and a margin.
+      kill_timeout: Number(env('SHUTDOWN_GRACE_MS', 30000)) + 5000,
+      // A crash loop backs off instead of spinning.
+      exp_backoff_restart_delay: 200,
+      out_file: env('PM2_OUT_FILE', 'logs/step-gateway.out.log'),
+      error_file: env('PM2_ERROR_FILE', 'logs/step-gateway.err.log'),
+      merge_logs: true,
+      env: {
+        NODE_ENV: 'production',
+        PORT: env('PORT', 8000),
+        HOST: env('HOST', '0.0.0.0'),
+        DATA_DIR: env('DATA_DIR', './data'),
+      },
     },
   ],
 };
