@@ -83,9 +83,13 @@ describe('chat completions against the emulator', () => {
 
   test('without include_usage no usage chunk is sent', async () => {
     const res = await s.post({ model: 'step', messages: [{ role: 'user', content: 'no usage' }], stream: true });
+    assert.equal(res.status, 200);
     const { data } = parseSse(await res.text());
+    assert.equal(data.at(-1), '[DONE]');
     const chunks = data.slice(0, -1).map((d) => JSON.parse(d));
-    assert.ok(chunks.every((c) => c.choices.length === 1 && !('usage' in c)));
+    assert.ok(chunks.length > 2, 'a role chunk, content and a finish chunk');
+    assert.ok(chunks.every((c) => c.choices.length === 1 && !('usage' in c)), 'no chunk carries usage');
+    assert.equal(chunks.map((c) => c.choices[0].delta.content ?? '').join(''), answerFor('no usage').join(''));
   });
 
   test('Dify credential validation (max_tokens 5, no stream) gets a chat.completion', async () => {
