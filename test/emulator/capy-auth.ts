@@ -67,7 +67,7 @@ export async function capyUnaryPreamble(
   const raw = await readBody(req);
   if (capyFailure(core, call, res)) return undefined;
   if (!checkConnect(req, res, contentType)) return undefined;
-  const deviceId = oasisDevice(req, res);
+  const deviceId = oasisDevice(req, res, 'capy');
   if (deviceId === undefined) return undefined;
   const session = capySession(core, req, deviceId);
   if (!session.ok) {

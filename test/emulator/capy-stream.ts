@@ -109,7 +109,7 @@ export function chatStream(core: EmulatorCore): RouteHandler {
     core.messages.push(msg);
     if (capyFailure(core, 'ChatStream', res)) return;
     if (!checkConnect(req, res, 'application/connect+json')) return;
-    const deviceId = oasisDevice(req, res);
+    const deviceId = oasisDevice(req, res, 'capy');
     if (deviceId === undefined) return;
     const session = capySession(core, req, deviceId);
     if (!session.ok && session.error === EMBEZZLED) return sendJson(res, 401, EMBEZZLED);

@@ -56,7 +56,7 @@ function refreshToken(core: EmulatorCore): RouteHandler {
     core.countRegisterDevice();
     if (capyFailure(core, 'RefreshToken', res)) return;
     if (!checkConnect(req, res, 'application/json')) return;
-    const deviceId = oasisDevice(req, res);
+    const deviceId = oasisDevice(req, res, 'capy');
     if (deviceId === undefined) return;
     if (!isObject(parseJson(raw))) return sendError(res, 400, 'invalid_argument', 'request body is not a JSON object');
     const { access: presented, refresh } = splitOasisToken(parseCookies(req).get('Oasis-Token') ?? '');

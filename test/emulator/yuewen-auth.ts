@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EmulatorCore, TokenCheck } from './core.js';
-import type { FailableCall } from './types.js';
+import type { Dialect, FailableCall } from './types.js';
+import { webHeaderRefusal } from './web-headers.js';
 import { header, hasContentType, parseCookies, sendJson, type ConnectError } from './http-util.js';
 
 // The checks every yuewen call shares. They answer the error themselves and
@@ -43,17 +44,14 @@ export function checkConnect(req: IncomingMessage, res: ServerResponse, contentT
   return true;
 }
 
-/** The device id the `oasis-*` headers name, or undefined after answering 401 "embezzled". */
-export function oasisDevice(req: IncomingMessage, res: ServerResponse): string | undefined {
-  const deviceId = header(req, 'oasis-webid');
-  const cookieDevice = parseCookies(req).get('Oasis-Webid');
-  const ok =
-    header(req, 'oasis-appid') === '10200' &&
-    header(req, 'oasis-platform') === 'web' &&
-    deviceId !== '' &&
-    (cookieDevice === undefined || cookieDevice === deviceId);
-  if (ok) return deviceId;
-  sendJson(res, 401, EMBEZZLED);
+/**
+ * The device id the `oasis-*` headers name, or undefined after refusing the call: every call must
+ * carry the web app's full header set of its dialect (web-headers.ts), as the real service wants.
+ */
+export function oasisDevice(req: IncomingMessage, res: ServerResponse, dialect: Dialect): string | undefined {
+  const refusal = webHeaderRefusal(req.headers, dialect, `http://${header(req, 'host')}`);
+  if (!refusal) return header(req, 'oasis-webid');
+  sendJson(res, refusal.status, refusal.body);
   return undefined;
 }
 

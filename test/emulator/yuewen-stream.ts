@@ -72,7 +72,7 @@ export function sendMessageStream(core: EmulatorCore): RouteHandler {
     core.messages.push(msg);
     if (answeredFailure(core, 'SendMessageStream', res)) return;
     if (!checkConnect(req, res, 'application/connect+json')) return;
-    const deviceId = oasisDevice(req, res);
+    const deviceId = oasisDevice(req, res, 'yuewen');
     if (deviceId === undefined) return;
     const session = checkSession(core, req, deviceId);
     if (!session.ok && session.problem === EMBEZZLED.message) return sendJson(res, 401, EMBEZZLED);

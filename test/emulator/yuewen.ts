@@ -41,7 +41,7 @@ function unaryApi(core: EmulatorCore, call: FailableCall | undefined, handle: Un
     const raw = await readBody(req);
     if (call && answeredFailure(core, call, res)) return;
     if (!checkConnect(req, res, 'application/json')) return;
-    const deviceId = oasisDevice(req, res);
+    const deviceId = oasisDevice(req, res, 'yuewen');
     if (deviceId === undefined) return;
     const session = checkSession(core, req, deviceId);
     if (!session.ok) return sendError(res, 401, 'unauthenticated', session.problem);
@@ -57,7 +57,7 @@ function registerDevice(core: EmulatorCore): RouteHandler {
     core.countRegisterDevice();
     if (answeredFailure(core, 'RegisterDevice', res)) return;
     if (!checkConnect(req, res, 'application/json')) return;
-    const deviceId = oasisDevice(req, res);
+    const deviceId = oasisDevice(req, res, 'yuewen');
     if (deviceId === undefined) return;
     // The refresh token is the user token, so a refresh by refresh token lands here too.
     const { access: presented, refresh } = splitOasisToken(parseCookies(req).get('Oasis-Token') ?? '');
