@@ -49,7 +49,7 @@ export function createTokenPool(opts: TokenPoolOptions) {
     if (!e) {
       if (entries.size >= maxEntries) evictIdle();
       const stored = opts.store?.get(cred.id);
-      const current = stored ? { ...cred, secret: stored.secret, access: stored.access } : cred;
+      const current = stored ? { ...cred, deviceId: stored.deviceId, secret: stored.secret, access: stored.access } : cred;
       e = { cred, current, inflight: 0, deadUntil: 0, lastUsed: now() };
       entries.set(cred.id, e);
     }
@@ -99,10 +99,12 @@ export function createTokenPool(opts: TokenPoolOptions) {
         .then(
           (s) => {
             // Keep the pair as the browser's cookie jar does: the next refresh presents `<access>...<refresh>`.
+            // A new device id (Set-Cookie Oasis-Webid) is replaced together with the tokens.
             const secret = s.rotatedSecret ?? e.current.secret;
-            if (secret !== e.current.secret || s.access !== e.current.access) {
-              e.current = { ...e.current, secret, access: s.access };
-              opts.store?.set(cred.id, cred.deviceId, secret, s.access);
+            const deviceId = s.deviceId ?? e.current.deviceId;
+            if (secret !== e.current.secret || s.access !== e.current.access || deviceId !== e.current.deviceId) {
+              e.current = { ...e.current, deviceId, secret, access: s.access };
+              opts.store?.set(cred.id, deviceId, secret, s.access);
             }
             e.session = { ...s, account: cred.id };
             e.deadUntil = 0;

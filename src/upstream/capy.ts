@@ -3,9 +3,8 @@ import { UpstreamAuthError, UpstreamError } from '../errors.js';
 import { createCapyFiles } from './capy-files.js';
 import { readEventStream, searchEvent, textEvent } from './events.js';
 import type { Http } from './http.js';
-import { accessExpiry, browserHeaders, jwtPayload } from './session.js';
+import { browserHeaders, jwtPayload, refreshedSession, type TokenPair } from './session.js';
 import type { Credential, Dialect, OutgoingMessage, Session, UpstreamEvent, UpstreamModel } from './types.js';
-import type { TokenPair } from './yuewen.js';
 
 export const CAPY_BASE_URL = 'https://www.stepfun.com';
 
@@ -18,19 +17,12 @@ export function createCapyDialect(http: Http, opts: { accessTtlMs: number }): Di
   const withDevice = (deviceId: string, token: string) => ({ ...base, 'oasis-webid': deviceId, cookie: `Oasis-Token=${token}; Oasis-Webid=${deviceId}` });
 
   async function login(cred: Credential, signal?: AbortSignal): Promise<Session> {
-    const reply = await http.unary<TokenPair>(`${PASSPORT}/RefreshToken`, withDevice(cred.deviceId, oasisCookie(cred)), {}, 'RefreshToken', signal);
-    const access = reply.accessToken?.raw;
-    const refresh = reply.refreshToken?.raw || cred.secret;
-    if (!access) throw new UpstreamError('RefreshToken returned no access token');
+    const what = 'RefreshToken';
+    const reply = await http.unaryWithCookies<TokenPair>(`${PASSPORT}/RefreshToken`, withDevice(cred.deviceId, oasisCookie(cred)), {}, what, signal);
+    const session = refreshedSession(cred, reply, withDevice, { accessTtlMs: opts.accessTtlMs, what });
     // Bad credentials still get 200, with a guest token: such a token is dead, never use it.
-    if (jwtPayload(access)?.activated === false) throw new UpstreamAuthError('RefreshToken answered with a guest token (the account token is invalid or revoked)');
-    return {
-      account: cred.id,
-      headers: withDevice(cred.deviceId, `${access}...${refresh}`),
-      expiresAt: accessExpiry(access, opts.accessTtlMs),
-      rotatedSecret: refresh !== cred.secret ? refresh : undefined,
-      access,
-    };
+    if (jwtPayload(session.access!)?.activated === false) throw new UpstreamAuthError('RefreshToken answered with a guest token (the account token is invalid or revoked)');
+    return session;
   }
 
   async function createChat(session: Session, signal?: AbortSignal): Promise<string> {

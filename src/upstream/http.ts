@@ -111,6 +111,11 @@ export function createHttp(opts: HttpOptions) {
 
   /** A unary Connect call: JSON in, JSON out; non-2xx becomes a domain error. */
   async function unary<T>(path: string, headers: Record<string, string>, body: unknown, what: string, signal?: AbortSignal): Promise<T> {
+    return (await unaryWithCookies<T>(path, headers, body, what, signal)).body;
+  }
+
+  /** A unary call whose reply's Set-Cookie lines matter too (the refresh of a session). */
+  async function unaryWithCookies<T>(path: string, headers: Record<string, string>, body: unknown, what: string, signal?: AbortSignal): Promise<{ body: T; setCookie: string[] }> {
     if (signal?.aborted) throw new ClientGoneError();
     const reply = new ReplyCollector(signal);
     agent.dispatch({ origin, path: prefix + path, method: 'POST', headers: withType(headers, JSON_TYPE), body: JSON.stringify(body ?? {}) }, reply);
@@ -122,7 +127,7 @@ export function createHttp(opts: HttpOptions) {
     }
     const json = parseReply(res.text, res.status, what);
     if (res.status < 200 || res.status >= 300) throw connectFailure(res.status, json, what);
-    return json as T;
+    return { body: json as T, setCookie: res.setCookie };
   }
 
   /**
@@ -142,7 +147,7 @@ export function createHttp(opts: HttpOptions) {
     return feed;
   }
 
-  return { unary, stream, send, readJson, origin, close: () => agent.close() };
+  return { unary, unaryWithCookies, stream, send, readJson, origin, close: () => agent.close() };
 }
 
 export type Http = ReturnType<typeof createHttp>;

@@ -2,7 +2,7 @@ import { oasisCookie } from '../credentials.js';
 import { UpstreamError } from '../errors.js';
 import { readEventStream, searchEvent, textEvent } from './events.js';
 import type { Http } from './http.js';
-import { accessExpiry, browserHeaders } from './session.js';
+import { browserHeaders, refreshedSession, type TokenPair } from './session.js';
 import type { Credential, Dialect, OutgoingMessage, Session, UpstreamEvent } from './types.js';
 import { createYuewenFiles } from './yuewen-files.js';
 
@@ -13,11 +13,6 @@ const CHAT = '/api/proto.chat.v1.ChatService';
 const MESSAGE = '/api/proto.chat.v1.ChatMessageService';
 const USER = '/api/proto.user.v1.UserService';
 
-export interface TokenPair {
-  accessToken?: { raw?: string };
-  refreshToken?: { raw?: string };
-}
-
 /**
  * The legacy yuewen.cn dialect of PROTOCOL.md. Web search is an account setting there, switched
  * with EnableSearch/DisableSearch when a request wants the other state than the account last had;
@@ -25,22 +20,14 @@ export interface TokenPair {
  */
 export function createYuewenDialect(http: Http, opts: { accessTtlMs: number }): Dialect {
   const base = browserHeaders(http.origin, { 'oasis-mode': '2' });
+  const withDevice = (deviceId: string, token: string) => ({ ...base, 'oasis-webid': deviceId, cookie: `Oasis-Token=${token}; Oasis-Webid=${deviceId}` });
   /** Last search state set per account (unknown until this process set it). */
   const searchState = new Map<string, boolean>();
 
   async function login(cred: Credential, signal?: AbortSignal): Promise<Session> {
-    const headers = { ...base, 'oasis-webid': cred.deviceId, cookie: `Oasis-Token=${oasisCookie(cred)}; Oasis-Webid=${cred.deviceId}` };
-    const reply = await http.unary<TokenPair>(`${PASSPORT}/RegisterDevice`, headers, {}, 'RegisterDevice', signal);
-    const access = reply.accessToken?.raw;
-    const refresh = reply.refreshToken?.raw || cred.secret;
-    if (!access) throw new UpstreamError('RegisterDevice returned no access token');
-    return {
-      account: cred.id,
-      headers: { ...base, 'oasis-webid': cred.deviceId, cookie: `Oasis-Token=${access}...${refresh}; Oasis-Webid=${cred.deviceId}` },
-      expiresAt: accessExpiry(access, opts.accessTtlMs),
-      rotatedSecret: refresh !== cred.secret ? refresh : undefined,
-      access,
-    };
+    const what = 'RegisterDevice';
+    const reply = await http.unaryWithCookies<TokenPair>(`${PASSPORT}/RegisterDevice`, withDevice(cred.deviceId, oasisCookie(cred)), {}, what, signal);
+    return refreshedSession(cred, reply, withDevice, { accessTtlMs: opts.accessTtlMs, what });
   }
 
   async function createChat(session: Session, signal?: AbortSignal): Promise<string> {

@@ -20,8 +20,8 @@ async function session(): Promise<Record<string, string>> {
     headers: { ...oasis, 'content-type': 'application/json', cookie: `Oasis-Token=${userToken}` },
     body: '{}',
   });
-  const { accessToken } = (await res.json()) as { accessToken: { raw: string } };
-  return { ...oasis, cookie: `Oasis-Token=${accessToken.raw}...${userToken}` };
+  const { accessToken, refreshToken } = (await res.json()) as { accessToken: { raw: string }; refreshToken: { raw: string } };
+  return { ...oasis, cookie: `Oasis-Token=${accessToken.raw}...${refreshToken.raw}` };
 }
 
 function put(headers: Record<string, string>, body: Buffer, size = body.length, name = 'a.png') {

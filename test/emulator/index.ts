@@ -59,6 +59,10 @@ export interface Emulator {
   refreshCookies: { deviceId: string; form: 'pair' | 'bare' }[];
   /** The refresh token that works now for this device (capy rotates it on every RefreshToken). */
   currentRefreshToken(deviceId: string): string | undefined;
+  /** The next refresh of this device's account also sets a new `Oasis-Webid`; the old device id is then embezzled. */
+  renewDeviceId(deviceId: string): void;
+  /** The device id of the account whose current refresh token this is. */
+  deviceOf(refreshToken: string): string | undefined;
   configure(opts: Partial<EmulatorOptions>): void;
   /** The next call of that kind answers `status` with `body` (default an `internal` Connect error). */
   failNext(call: FailableCall, status: number, body?: object): void;
@@ -123,6 +127,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     uploads: core.uploads,
     refreshCookies: core.refreshCookies,
     currentRefreshToken: core.currentRefreshToken,
+    renewDeviceId: core.renewDeviceId,
+    deviceOf: core.deviceOf,
     configure: core.configure,
     failNext: core.failNext,
     reset: core.reset,

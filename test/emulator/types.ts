@@ -26,6 +26,8 @@ export interface EmulatorOptions {
   uploadProcessingMs?: number;
   /** When not 0, the poll that would report an upload ready reports this failure status (12, 22, 59, 404), default 0. */
   uploadFailStatus?: number;
+  /** Refresh replies carry the new tokens in the JSON body as well as in Set-Cookie, default true; false = Set-Cookie only. */
+  tokensInBody?: boolean;
 }
 
 /** Counters, as tests and the control API see them. */
