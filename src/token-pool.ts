@@ -111,6 +111,7 @@ export function createTokenPool(opts: TokenPoolOptions) {
             return e.session;
           },
           (err) => {
+            if (err instanceof TokenRejectedError) e.deadUntil = now() + deadCooldownMs;
             if (err instanceof UpstreamAuthError) {
               e.deadUntil = now() + deadCooldownMs;
               throw new TokenRejectedError(err.message.replace(/^StepChat session rejected: /, ''));
@@ -137,6 +138,8 @@ export function createTokenPool(opts: TokenPoolOptions) {
     try {
       return await call(first);
     } catch (err) {
+      // The upstream said the account itself is unusable (e.g. signed out): tried last for a while.
+      if (err instanceof TokenRejectedError) entry(cred).deadUntil = now() + deadCooldownMs;
       if (!(err instanceof UpstreamAuthError)) throw err;
       invalidate(cred, first);
       const second = await session(cred);

@@ -1,7 +1,8 @@
 import { oasisCookie } from '../credentials.js';
 import { UpstreamAuthError, UpstreamError } from '../errors.js';
 import { createCapyFiles } from './capy-files.js';
-import { readEventStream, searchEvent, textEvent } from './events.js';
+import type { Drift } from './drift.js';
+import { readEventStream, searchEvent, sourcesOf, textEvent } from './events.js';
 import type { Http } from './http.js';
 import { browserHeaders, jwtPayload, refreshedSession, type TokenPair } from './session.js';
 import type { Credential, Dialect, OutgoingMessage, Session, UpstreamEvent, UpstreamModel } from './types.js';
@@ -9,10 +10,15 @@ import type { Credential, Dialect, OutgoingMessage, Session, UpstreamEvent, Upst
 export const CAPY_BASE_URL = 'https://www.stepfun.com';
 
 const PASSPORT = '/passport/proto.api.passport.v1.PassportService';
+/** The event kinds of PROTOCOL.md; any other is drift, ignored and reported. */
+const CAPY_EVENTS = new Set([
+  'startEvent', 'messageEvent', 'pipelineEvent', 'reasoningEvent', 'textEvent', 'heartBeatEvent',
+  'messageDoneEvent', 'doneEvent', 'errorEvent', 'riskEvent', 'sourcingEvent',
+]);
 const AGENT = '/api/agent/capy.agent.v1.AgentService';
 
 /** The current stepfun.com web API (`capy.agent.v1.AgentService`) of PROTOCOL.md. */
-export function createCapyDialect(http: Http, opts: { accessTtlMs: number }): Dialect {
+export function createCapyDialect(http: Http, opts: { accessTtlMs: number; drift?: Drift }): Dialect {
   const base = browserHeaders(http.origin, { 'oasis-language': 'zh', canary: 'false' });
   const withDevice = (deviceId: string, token: string) => ({ ...base, 'oasis-webid': deviceId, cookie: `Oasis-Token=${token}; Oasis-Webid=${deviceId}` });
 
@@ -59,8 +65,11 @@ export function createCapyDialect(http: Http, opts: { accessTtlMs: number }): Di
       if (event.pipelineEvent?.eventSearch) return searchEvent(event.pipelineEvent.eventSearch.results);
       if (event.errorEvent) throw new UpstreamError(`ChatStream error event: ${String(event.errorEvent.message ?? 'unknown')}`.slice(0, 240));
       if (event.riskEvent) return { type: 'filtered' };
+      if (event.sourcingEvent) return searchEvent(sourcesOf(event.sourcingEvent));
       if (event.doneEvent) return 'done';
-      return undefined; // startEvent, messageEvent, heartBeatEvent, messageDoneEvent, unknown events
+      // startEvent, messageEvent, heartBeatEvent, messageDoneEvent carry nothing for the client.
+      for (const name of Object.keys(event)) if (!CAPY_EVENTS.has(name)) opts.drift?.unknownEvent(name);
+      return undefined;
     });
   }
 

@@ -29,6 +29,8 @@ export interface Account {
   refreshToken: string;
   /** The next refresh hands out a new device id (Set-Cookie `Oasis-Webid`), as the web app sometimes does. */
   renewWebid: boolean;
+  /** Signed out upstream: its streams end in `CODE_ACCOUNT_NEED_SIGN_IN` (refresh still works). */
+  signedOut: boolean;
 }
 
 /** An issued access token. */
@@ -66,6 +68,7 @@ function resolveOptions(opts: EmulatorOptions): ResolvedOptions {
     uploadProcessingMs: opts.uploadProcessingMs ?? 0,
     uploadFailStatus: opts.uploadFailStatus ?? 0,
     tokensInBody: opts.tokensInBody ?? true,
+    removedCalls: [...(opts.removedCalls ?? [])],
   };
 }
 
@@ -135,6 +138,7 @@ export function createCore(initial: EmulatorOptions = {}) {
       searchEnabled: false,
       refreshToken: token,
       renewWebid: false,
+      signedOut: false,
     };
     // Re-adding an account restarts its refresh chain at the user token.
     const previous = accounts.get(token);
@@ -149,6 +153,11 @@ export function createCore(initial: EmulatorOptions = {}) {
       deviceId: account.deviceId,
       userToken: account.userToken,
     };
+  }
+
+  function signOut(userToken: string): void {
+    const account = accounts.get(userToken);
+    if (account) account.signedOut = true;
   }
 
   function revokeAccount(userToken: string): void {
@@ -331,6 +340,7 @@ export function createCore(initial: EmulatorOptions = {}) {
     nextId,
     addAccount,
     revokeAccount,
+    signOut,
     accountByUserToken,
     accountByRefreshToken,
     rotateRefreshToken,

@@ -42,6 +42,8 @@ export interface Emulator {
   url: string;
   /** Creates (or re-enables) an account; `token` is `${deviceId}@${userToken}`. */
   addAccount(deviceId?: string, userToken?: string): { token: string; browserToken: string; deviceId: string; userToken: string };
+  /** From now on this account's answer streams end in `CODE_ACCOUNT_NEED_SIGN_IN` (its refresh still works). */
+  signOut(userToken: string): void;
   /** From now on yuewen RegisterDevice with this user token fails 401; capy RefreshToken answers a guest pair. */
   revokeAccount(userToken: string): void;
   /** Every access token issued so far becomes expired now. */
@@ -87,7 +89,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     if (path.startsWith(CONTROL_PREFIX)) return control(req, res, path);
     core.requests.push({ method: req.method ?? '', path, headers: { ...req.headers } });
     if (path.startsWith(FILES_PREFIX)) return serveFile(req, res, new URL(req.url ?? '/', 'http://emulator'));
-    const route = routes.get(path);
+    const route = core.options.removedCalls.includes(path.slice(path.lastIndexOf('/') + 1)) ? undefined : routes.get(path);
     if (route) return route(req, res);
     req.resume();
     sendJson(res, 404, { code: 'not_found', message: `no route for ${req.method} ${path}` });
@@ -119,6 +121,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     url: `http://127.0.0.1:${port}`,
     addAccount: core.addAccount,
     revokeAccount: core.revokeAccount,
+    signOut: core.signOut,
     expireAccessTokens: core.expireAccessTokens,
     stats: core.stats,
     chatContext: core.chatContext,

@@ -28,6 +28,8 @@ export interface EmulatorOptions {
   uploadFailStatus?: number;
   /** Refresh replies carry the new tokens in the JSON body as well as in Set-Cookie, default true; false = Set-Cookie only. */
   tokensInBody?: boolean;
+  /** Calls (last path segment, e.g. `EnableSearch`, `GetChatConfig`) answered 404 as if renamed upstream, default none. */
+  removedCalls?: string[];
 }
 
 /** Counters, as tests and the control API see them. */
