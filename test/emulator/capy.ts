@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { capyFailure, capyUnaryPreamble } from './capy-auth.js';
 import { modelList } from './capy-models.js';
 import { chatStream } from './capy-stream.js';
-import { uploadImage } from './capy-upload.js';
+import { uploadDocument, uploadImage } from './capy-upload.js';
 import { accessTokenRaw, type Account, type EmulatorCore } from './core.js';
 import { parseJson, readBody, sendJson, type RouteHandler } from './http-util.js';
 import { refreshSession, sendRefreshed } from './refresh.js';
@@ -23,6 +23,7 @@ export const CAPY_PATHS = {
   deleteChatSession: `${AGENT}/DeleteChatSession`,
   getChatConfig: `${AGENT}/GetChatConfig`,
   uploadImage: '/api/resource/image',
+  uploadDocument: '/api/resource/document',
 } as const;
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -98,5 +99,6 @@ export function createCapyRoutes(core: EmulatorCore): Map<string, RouteHandler> 
     [CAPY_PATHS.deleteChatSession, deleteChatSession(core)],
     [CAPY_PATHS.getChatConfig, getChatConfig(core)],
     [CAPY_PATHS.uploadImage, uploadImage(core)],
+    [CAPY_PATHS.uploadDocument, uploadDocument(core)],
   ]);
 }

@@ -115,7 +115,8 @@ export type CapyFailableCall =
   | 'ChatStream'
   | 'DeleteChatSession'
   | 'GetChatConfig'
-  | 'UploadImage';
+  | 'UploadImage'
+  | 'UploadDocument';
 
 /** A request as received, for header assertions. */
 export interface RecordedRequest {
