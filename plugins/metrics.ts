@@ -14,6 +14,7 @@ const metricsPlugin: FastifyPluginAsyncTypebox = async (app) => {
   const metrics = createMetrics();
   app.decorate('metrics', metrics);
   instrumentDialect(app.upstream.dialect, metrics);
+  app.upstream.drift.onUnknownEvent((event) => metrics.unknownEvents.inc({ event }));
   metrics.onScrape(() => {
     metrics.chatsPendingDeletion.set(app.chatJanitor.stats().pending);
     metrics.accounts.set({ state: 'configured' }, app.serverAccounts.tokens.length);

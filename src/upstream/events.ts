@@ -1,5 +1,5 @@
 import { FLAG_END_STREAM, type Envelope } from '../connect-codec.js';
-import { brief, ContextLengthError, UpstreamAuthError, UpstreamError } from '../errors.js';
+import { brief, ContextLengthError, TokenRejectedError, UpstreamAuthError, UpstreamError } from '../errors.js';
 import type { SearchResult, UpstreamEvent } from './types.js';
 
 /** What one upstream message means: an event for the client, the end, or nothing. */
@@ -52,6 +52,8 @@ function streamError(what: string, error: { code?: unknown; message?: unknown },
   const detail = `${what} ${String(error.code ?? 'error')}: ${brief(error.message ?? '')}`;
   // Only an auth failure before anything was streamed is worth a refresh and retry.
   if (isPromptTooLong(error.code, error.message)) return new ContextLengthError(brief(error.message ?? ''));
+  const account = accountProblem(error);
+  if (account) return new TokenRejectedError(account);
   if (beforeAnyEvent && error.code === 'unauthenticated') return new UpstreamAuthError(detail);
   return new UpstreamError(detail);
 }
@@ -75,4 +77,27 @@ export function searchEvent(raw: unknown): Mapped {
 /** `invalid_argument … prompt exceed max len N`: the message is too long for the upstream. */
 export function isPromptTooLong(code: unknown, message: unknown): boolean {
   return code === 'invalid_argument' && typeof message === 'string' && /prompt exceed max len/i.test(message);
+}
+
+/** Upstream codes (`details[].debug.code`) that mean the account itself is unusable, with what to tell the user. */
+const ACCOUNT_CODES: Record<string, string> = {
+  CODE_ACCOUNT_NEED_SIGN_IN: 'the account is signed out upstream (CODE_ACCOUNT_NEED_SIGN_IN): sign in to the web app again and copy a new token',
+};
+
+/** What is wrong with the account when a Connect error's details say so; undefined otherwise. */
+export function accountProblem(error: unknown): string | undefined {
+  const details = (error as { details?: unknown } | undefined)?.details;
+  if (!Array.isArray(details)) return undefined;
+  for (const d of details) {
+    const code = (d as { debug?: { code?: unknown } } | undefined)?.debug?.code;
+    if (typeof code === 'string' && ACCOUNT_CODES[code]) return ACCOUNT_CODES[code];
+  }
+  return undefined;
+}
+
+/** The source list of a `sourcingEvent`, whichever of the names public clients saw carries it. */
+export function sourcesOf(event: unknown): unknown {
+  if (!event || typeof event !== 'object') return undefined;
+  const e = event as Record<string, unknown>;
+  return [e.sources, e.results, e.items, e.references].find(Array.isArray);
 }

@@ -21,8 +21,8 @@ async function session(): Promise<Record<string, string>> {
     headers: { ...oasis, 'content-type': 'application/json', cookie: `Oasis-Token=${userToken}; Oasis-Webid=${deviceId}` },
     body: '{}',
   });
-  const { accessToken } = (await res.json()) as { accessToken: { raw: string } };
-  return { ...oasis, cookie: `Oasis-Token=${accessToken.raw}...${userToken}; Oasis-Webid=${deviceId}` };
+  const { accessToken, refreshToken } = (await res.json()) as { accessToken: { raw: string }; refreshToken: { raw: string } };
+  return { ...oasis, cookie: `Oasis-Token=${accessToken.raw}...${refreshToken.raw}; Oasis-Webid=${deviceId}` };
 }
 
 function put(headers: Record<string, string>, body: Buffer, size = body.length, name = 'a.png') {

@@ -4,6 +4,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 export interface ConnectError {
   code: string;
   message: string;
+  /** Connect error details; the upstream puts its own code in `debug.code`. */
+  details?: { type: string; debug?: { code: string } }[];
 }
 
 const MAX_BODY = 64 * 1024 * 1024;

@@ -61,6 +61,8 @@ export function checkSession(core: EmulatorCore, req: IncomingMessage, deviceId:
   // Access tokens are JWTs (single dots) and never contain an empty segment, so
   // the first triple dot is the separator.
   const sep = cookie.indexOf('...');
+  // A bare value is what the real service calls illegal (PROTOCOL.md, console API notes).
+  if (sep < 0 && cookie !== '') return { ok: false, problem: 'token is illegal' };
   if (sep <= 0) return { ok: false, problem: 'token is invalid' };
   return core.checkAccessToken(cookie.slice(0, sep), cookie.slice(sep + 3), deviceId);
 }

@@ -1,7 +1,7 @@
 import { answerFor, searchResultsFor } from './answer.js';
 import type { EmulatorCore } from './core.js';
 import { openAnswerStream, readStreamRequest, sendFrames, trailerOnly, type DialectEvents } from './answer-stream.js';
-import { MAX_PROMPT_CHARS, PROMPT_TOO_LONG } from './answer-stream.js';
+import { MAX_PROMPT_CHARS, PROMPT_TOO_LONG, sendSources, SIGN_IN_NEEDED } from './answer-stream.js';
 import { parseDirectives, type Directives } from './directives.js';
 import type { EnvelopeStream } from './envelope-writer.js';
 import { header, sendJson, type ConnectError, type RouteHandler } from './http-util.js';
@@ -48,9 +48,7 @@ async function streamAnswer(
   // The slow fault holds back even the response headers.
   if (directives.faults.has('slow')) await stream.sleep(directives.slowMs ?? core.options.slowMs);
   await stream.send({ startEvent: { messageId: core.nextId() } });
-  if (directives.search) {
-    await stream.send({ pipelineEvent: { eventSearch: { results: searchResultsFor(msg.text) } } });
-  }
+  if (directives.search) await sendSources(stream, YUEWEN_EVENTS, directives, {}, searchResultsFor(msg.text));
   if (!(await sendFrames(core, stream, rng, msg, frames, directives, YUEWEN_EVENTS))) return;
   await stream.send({ doneEvent: {} });
   await stream.end({});
@@ -77,6 +75,7 @@ export function sendMessageStream(core: EmulatorCore): RouteHandler {
     const session = checkSession(core, req, deviceId);
     if (!session.ok && session.problem === EMBEZZLED.message) return sendJson(res, 401, EMBEZZLED);
     if (!session.ok) return trailerOnly(core, res, { code: 'unauthenticated', message: session.problem });
+    if (session.token.account.signedOut) return trailerOnly(core, res, SIGN_IN_NEEDED);
     const directives = parseDirectives(msg.text);
     if (directives.faults.has('401')) return trailerOnly(core, res, EXPIRED);
     if (!parsed) return trailerOnly(core, res, invalid);
