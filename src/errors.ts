@@ -1,4 +1,5 @@
 import createError from '@fastify/error';
+import { scrubSecrets } from './scrub.js';
 
 /**
  * Domain errors, created once. Each carries an HTTP status; the error handler maps them to the
@@ -33,8 +34,11 @@ export const ContextLengthError = createError('STEP_CONTEXT_LENGTH_EXCEEDED', 'T
 /** The client closed the connection; nothing is sent back. */
 export const ClientGoneError = createError('STEP_CLIENT_GONE', 'client closed the connection', 499);
 
-/** Cuts upstream-provided text down to something safe to show. */
-export function brief(text: unknown, max = 200): string {
-  const s = typeof text === 'string' ? text : JSON.stringify(text) ?? '';
+/**
+ * Upstream-provided text made safe to show: credentials scrubbed (the given `secrets`, cookies,
+ * JWTs, opaque tokens; see scrub.ts), then cut to `max` characters.
+ */
+export function brief(text: unknown, max = 200, secrets: Iterable<string | undefined> = []): string {
+  const s = scrubSecrets(typeof text === 'string' ? text : (JSON.stringify(text) ?? ''), secrets);
   return s.length > max ? `${s.slice(0, max)}…` : s;
 }

@@ -1,7 +1,8 @@
 import { oasisCookie } from '../credentials.js';
-import { UpstreamAuthError, UpstreamError } from '../errors.js';
+import { brief, UpstreamAuthError, UpstreamError } from '../errors.js';
+import { headerSecrets } from '../scrub.js';
 import { createCapyFiles } from './capy-files.js';
-import { readEventStream, searchEvent, textEvent } from './events.js';
+import { readEventStream, searchEvent, textEvent, type Mapped, type UpstreamMessage } from './events.js';
 import type { Http } from './http.js';
 import { accessExpiry, browserHeaders, jwtPayload } from './session.js';
 import type { Credential, Dialect, OutgoingMessage, Session, UpstreamEvent, UpstreamModel } from './types.js';
@@ -59,17 +60,19 @@ export function createCapyDialect(http: Http, opts: { accessTtlMs: number }): Di
     };
     const what = 'ChatStream';
     const envelopes = await http.stream(`${AGENT}/ChatStream`, session.headers, body, what, signal);
-    return readEventStream(envelopes, what, (msg) => {
+    const secrets = headerSecrets(session.headers);
+    const mapEvent = (msg: UpstreamMessage): Mapped => {
       const event = msg.data?.event;
       if (!event) return undefined;
       if (event.textEvent) return textEvent('text', event.textEvent.text);
       if (event.reasoningEvent) return textEvent('reasoning', event.reasoningEvent.text);
       if (event.pipelineEvent?.eventSearch) return searchEvent(event.pipelineEvent.eventSearch.results);
-      if (event.errorEvent) throw new UpstreamError(`ChatStream error event: ${String(event.errorEvent.message ?? 'unknown')}`.slice(0, 240));
+      if (event.errorEvent) throw new UpstreamError(`ChatStream error event: ${brief(event.errorEvent.message ?? 'unknown', 200, secrets)}`);
       if (event.riskEvent) return { type: 'filtered' };
       if (event.doneEvent) return 'done';
       return undefined; // startEvent, messageEvent, heartBeatEvent, messageDoneEvent, unknown events
-    });
+    };
+    return readEventStream(envelopes, what, mapEvent, secrets);
   }
 
   return {

@@ -3,6 +3,7 @@ import { encodeEnvelope, EnvelopeError, type Envelope } from '../connect-codec.j
 import { EnvelopeFeed } from './envelope-feed.js';
 import { ReplyCollector, type CollectedReply } from './reply-collector.js';
 import { isPromptTooLong } from './events.js';
+import { headerSecrets } from '../scrub.js';
 import { brief, ClientGoneError, ContextLengthError, UpstreamAuthError, UpstreamError, UpstreamRateLimitError, UpstreamTimeoutError } from '../errors.js';
 
 export interface HttpOptions {
@@ -26,10 +27,10 @@ export function upstreamFailure(err: unknown, what: string, signal?: AbortSignal
 }
 
 /** Maps a Connect error body (`{code, message}`) and its HTTP status to a domain error. */
-export function connectFailure(status: number, body: unknown, what: string): Error {
+export function connectFailure(status: number, body: unknown, what: string, secrets: string[] = []): Error {
   const { code, message } = (body ?? {}) as { code?: unknown; message?: unknown };
-  const detail = `${what} answered ${status}${code ? ` ${String(code)}` : ''}${message ? `: ${brief(message)}` : ''}`;
-  if (isPromptTooLong(code, message)) return new ContextLengthError(brief(message));
+  const detail = `${what} answered ${status}${code ? ` ${brief(code, 40, secrets)}` : ''}${message ? `: ${brief(message, 200, secrets)}` : ''}`;
+  if (isPromptTooLong(code, message)) return new ContextLengthError(brief(message, 200, secrets));
   if (code === 'unauthenticated' || status === 401) return new UpstreamAuthError(detail);
   if (code === 'deadline_exceeded' || status === 504 || status === 408) return new UpstreamTimeoutError(detail);
   if (code === 'resource_exhausted' || status === 429) return new UpstreamRateLimitError(detail);
@@ -121,7 +122,7 @@ export function createHttp(opts: HttpOptions) {
       throw upstreamFailure(err, what, signal);
     }
     const json = parseReply(res.text, res.status, what);
-    if (res.status < 200 || res.status >= 300) throw connectFailure(res.status, json, what);
+    if (res.status < 200 || res.status >= 300) throw connectFailure(res.status, json, what, headerSecrets(headers));
     return json as T;
   }
 
@@ -138,7 +139,7 @@ export function createHttp(opts: HttpOptions) {
       feed,
     );
     const start = await feed.started;
-    if (start.status !== 200) throw connectFailure(start.status, parseReply(start.errorBody ?? '', start.status, what), what);
+    if (start.status !== 200) throw connectFailure(start.status, parseReply(start.errorBody ?? '', start.status, what), what, headerSecrets(headers));
     return feed;
   }
 

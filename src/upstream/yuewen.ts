@@ -1,5 +1,6 @@
 import { oasisCookie } from '../credentials.js';
 import { UpstreamError } from '../errors.js';
+import { headerSecrets } from '../scrub.js';
 import { readEventStream, searchEvent, textEvent } from './events.js';
 import type { Http } from './http.js';
 import { accessExpiry, browserHeaders } from './session.js';
@@ -72,7 +73,7 @@ export function createYuewenDialect(http: Http, opts: { accessTtlMs: number }): 
       if (msg.riskEvent) return { type: 'filtered' };
       if (msg.doneEvent) return 'done';
       return undefined; // startEvent, heartBeatEvent and unknown events carry nothing for the client
-    });
+    }, headerSecrets(session.headers));
   }
 
   return {

@@ -61,6 +61,7 @@ function resolveOptions(opts: EmulatorOptions): ResolvedOptions {
     uploadPolls: opts.uploadPolls ?? 2,
     uploadProcessingMs: opts.uploadProcessingMs ?? 0,
     uploadFailStatus: opts.uploadFailStatus ?? 0,
+    echoCredentials: opts.echoCredentials ?? false,
   };
 }
 

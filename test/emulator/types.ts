@@ -26,6 +26,8 @@ export interface EmulatorOptions {
   uploadProcessingMs?: number;
   /** When not 0, the poll that would report an upload ready reports this failure status (12, 22, 59, 404), default 0. */
   uploadFailStatus?: number;
+  /** Error messages quote the request's credentials (bare tokens and Cookie header), as a careless upstream might; default false. */
+  echoCredentials?: boolean;
 }
 
 /** Counters, as tests and the control API see them. */
