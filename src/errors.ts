@@ -12,6 +12,8 @@ export const MissingTokenError = createError(
   401,
 );
 export const MalformedTokenError = createError('STEP_MALFORMED_TOKEN', '%s', 401);
+/** More comma-joined tokens in one bearer value than MAX_TOKENS_PER_REQUEST: refused before any login. */
+export const TooManyTokensError = createError('STEP_TOO_MANY_TOKENS', '%s', 400);
 export const InvalidApiKeyError = createError('STEP_INVALID_API_KEY', 'Invalid API key', 401);
 export const TokenRejectedError = createError('STEP_TOKEN_REJECTED', 'StepChat rejected the token: %s', 401);
 export const TokensBusyError = createError('STEP_TOKENS_BUSY', 'Every StepChat token is busy; retry shortly', 429);
