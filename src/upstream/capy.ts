@@ -1,8 +1,9 @@
 import { oasisCookie } from '../credentials.js';
-import { UpstreamAuthError, UpstreamError } from '../errors.js';
+import { brief, UpstreamAuthError, UpstreamError } from '../errors.js';
+import { headerSecrets } from '../scrub.js';
 import { createCapyFiles } from './capy-files.js';
 import type { Drift } from './drift.js';
-import { readEventStream, searchEvent, sourcesOf, textEvent } from './events.js';
+import { readEventStream, searchEvent, sourcesOf, textEvent, type Mapped, type UpstreamMessage } from './events.js';
 import type { Http } from './http.js';
 import { browserHeaders, jwtPayload, refreshedSession, type TokenPair } from './session.js';
 import type { Credential, Dialect, OutgoingMessage, Session, UpstreamEvent, UpstreamModel } from './types.js';
@@ -57,20 +58,22 @@ export function createCapyDialect(http: Http, opts: { accessTtlMs: number; drift
     };
     const what = 'ChatStream';
     const envelopes = await http.stream(`${AGENT}/ChatStream`, session.headers, body, what, signal);
-    return readEventStream(envelopes, what, (msg) => {
+    const secrets = headerSecrets(session.headers);
+    const mapEvent = (msg: UpstreamMessage): Mapped => {
       const event = msg.data?.event;
       if (!event) return undefined;
       if (event.textEvent) return textEvent('text', event.textEvent.text);
       if (event.reasoningEvent) return textEvent('reasoning', event.reasoningEvent.text);
       if (event.pipelineEvent?.eventSearch) return searchEvent(event.pipelineEvent.eventSearch.results);
-      if (event.errorEvent) throw new UpstreamError(`ChatStream error event: ${String(event.errorEvent.message ?? 'unknown')}`.slice(0, 240));
+      if (event.errorEvent) throw new UpstreamError(`ChatStream error event: ${brief(event.errorEvent.message ?? 'unknown', 200, secrets)}`);
       if (event.riskEvent) return { type: 'filtered' };
       if (event.sourcingEvent) return searchEvent(sourcesOf(event.sourcingEvent));
       if (event.doneEvent) return 'done';
       // startEvent, messageEvent, heartBeatEvent, messageDoneEvent carry nothing for the client.
       for (const name of Object.keys(event)) if (!CAPY_EVENTS.has(name)) opts.drift?.unknownEvent(name);
       return undefined;
-    });
+    };
+    return readEventStream(envelopes, what, mapEvent, secrets);
   }
 
   return {

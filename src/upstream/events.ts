@@ -2,6 +2,9 @@ import { FLAG_END_STREAM, type Envelope } from '../connect-codec.js';
 import { brief, ContextLengthError, TokenRejectedError, UpstreamAuthError, UpstreamError } from '../errors.js';
 import type { SearchResult, UpstreamEvent } from './types.js';
 
+/** One decoded upstream stream message, shaped as the dialect says. */
+export type UpstreamMessage = Record<string, any>;
+
 /** What one upstream message means: an event for the client, the end, or nothing. */
 export type Mapped = UpstreamEvent | 'done' | undefined;
 
@@ -13,7 +16,9 @@ export type Mapped = UpstreamEvent | 'done' | undefined;
 export async function* readEventStream(
   batches: AsyncIterable<Envelope[]>,
   what: string,
-  mapMessage: (msg: Record<string, any>) => Mapped,
+  mapMessage: (msg: UpstreamMessage) => Mapped,
+  /** The session's credentials, scrubbed from the upstream's error messages. */
+  secrets: string[] = [],
 ): AsyncGenerator<UpstreamEvent[]> {
   let events = 0;
   let sawDone = false;
@@ -24,15 +29,15 @@ export async function* readEventStream(
     if (ended) continue;
     const out: UpstreamEvent[] = [];
     for (const { flags, data } of batch) {
-      const msg = (data ?? {}) as Record<string, any>;
+      const msg = (data ?? {}) as UpstreamMessage;
       if (flags & FLAG_END_STREAM) {
-        if (msg.error) throw streamError(what, msg.error, events === 0);
+        if (msg.error) throw streamError(what, msg.error, events === 0, secrets);
         ended = true;
         out.push({ type: 'done' });
         break;
       }
       events++;
-      if (msg.error) throw streamError(what, msg.error, false);
+      if (msg.error) throw streamError(what, msg.error, false, secrets);
       const mapped = mapMessage(msg);
       if (mapped === 'done') sawDone = true;
       else if (mapped) out.push(mapped);
@@ -48,10 +53,10 @@ export async function* readEventStream(
   throw new UpstreamError(`${what} ended without an end-of-stream trailer`);
 }
 
-function streamError(what: string, error: { code?: unknown; message?: unknown }, beforeAnyEvent: boolean): Error {
-  const detail = `${what} ${String(error.code ?? 'error')}: ${brief(error.message ?? '')}`;
+function streamError(what: string, error: { code?: unknown; message?: unknown }, beforeAnyEvent: boolean, secrets: string[]): Error {
+  const detail = `${what} ${brief(error.code ?? 'error', 40, secrets)}: ${brief(error.message ?? '', 200, secrets)}`;
   // Only an auth failure before anything was streamed is worth a refresh and retry.
-  if (isPromptTooLong(error.code, error.message)) return new ContextLengthError(brief(error.message ?? ''));
+  if (isPromptTooLong(error.code, error.message)) return new ContextLengthError(brief(error.message ?? '', 200, secrets));
   const account = accountProblem(error);
   if (account) return new TokenRejectedError(account);
   if (beforeAnyEvent && error.code === 'unauthenticated') return new UpstreamAuthError(detail);

@@ -3,6 +3,7 @@ import { encodeEnvelope, EnvelopeError, type Envelope } from '../connect-codec.j
 import { EnvelopeFeed } from './envelope-feed.js';
 import { ReplyCollector, type CollectedReply } from './reply-collector.js';
 import { accountProblem, isPromptTooLong } from './events.js';
+import { headerSecrets } from '../scrub.js';
 import { brief, ClientGoneError, ContextLengthError, TokenRejectedError, UpstreamAuthError, UpstreamError, UpstreamRateLimitError, UpstreamTimeoutError } from '../errors.js';
 
 export interface HttpOptions {
@@ -38,14 +39,14 @@ export function isAuxiliaryFailure(err: unknown): boolean {
 }
 
 /** Maps a Connect error body (`{code, message}`) and its HTTP status to a domain error. */
-export function connectFailure(status: number, body: unknown, what: string): Error {
-  return Object.assign(connectError(status, body, what), { upstreamStatus: status });
+export function connectFailure(status: number, body: unknown, what: string, secrets: string[] = []): Error {
+  return Object.assign(connectError(status, body, what, secrets), { upstreamStatus: status });
 }
 
-function connectError(status: number, body: unknown, what: string): Error {
+function connectError(status: number, body: unknown, what: string, secrets: string[]): Error {
   const { code, message } = (body ?? {}) as { code?: unknown; message?: unknown };
-  const detail = `${what} answered ${status}${code ? ` ${String(code)}` : ''}${message ? `: ${brief(message)}` : ''}`;
-  if (isPromptTooLong(code, message)) return new ContextLengthError(brief(message));
+  const detail = `${what} answered ${status}${code ? ` ${brief(code, 40, secrets)}` : ''}${message ? `: ${brief(message, 200, secrets)}` : ''}`;
+  if (isPromptTooLong(code, message)) return new ContextLengthError(brief(message, 200, secrets));
   const account = accountProblem(body);
   if (account) return new TokenRejectedError(account);
   if (code === 'unauthenticated' || status === 401) return new UpstreamAuthError(detail);
@@ -144,7 +145,7 @@ export function createHttp(opts: HttpOptions) {
       throw upstreamFailure(err, what, signal);
     }
     const json = parseReply(res.text, res.status, what);
-    if (res.status < 200 || res.status >= 300) throw connectFailure(res.status, json, what);
+    if (res.status < 200 || res.status >= 300) throw connectFailure(res.status, json, what, headerSecrets(headers));
     return { body: json as T, setCookie: res.setCookie };
   }
 
@@ -161,7 +162,7 @@ export function createHttp(opts: HttpOptions) {
       feed,
     );
     const start = await feed.started;
-    if (start.status !== 200) throw connectFailure(start.status, parseReply(start.errorBody ?? '', start.status, what), what);
+    if (start.status !== 200) throw connectFailure(start.status, parseReply(start.errorBody ?? '', start.status, what), what, headerSecrets(headers));
     return feed;
   }
 

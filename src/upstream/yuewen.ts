@@ -1,5 +1,6 @@
 import { oasisCookie } from '../credentials.js';
 import { UpstreamError } from '../errors.js';
+import { headerSecrets } from '../scrub.js';
 import type { Drift } from './drift.js';
 import { readEventStream, searchEvent, sourcesOf, textEvent } from './events.js';
 import { isAuxiliaryFailure, type Http } from './http.js';
@@ -72,7 +73,7 @@ export function createYuewenDialect(http: Http, opts: { accessTtlMs: number; dri
       // startEvent and heartBeatEvent carry nothing for the client; other keys than `…Event` are fields.
       for (const name of Object.keys(msg)) if (name.endsWith('Event') && !YUEWEN_EVENTS.has(name)) opts.drift?.unknownEvent(name);
       return undefined;
-    });
+    }, headerSecrets(session.headers));
   }
 
   return {

@@ -5,6 +5,7 @@ import type { EmulatorCore } from './core.js';
 import { maybeNoise, openAnswerStream, readStreamRequest, sendFrames, trailerOnly, type DialectEvents } from './answer-stream.js';
 import { MAX_PROMPT_CHARS, PROMPT_TOO_LONG, sendSources, SIGN_IN_NEEDED } from './answer-stream.js';
 import { parseDirectives, type Directives } from './directives.js';
+import { withEcho } from './echo.js';
 import type { EnvelopeStream } from './envelope-writer.js';
 import { header, sendJson, type RouteHandler } from './http-util.js';
 import type { Rng } from './prng.js';
@@ -55,7 +56,7 @@ function parseRequest(body: unknown): CapyRequest | undefined {
 /** Capy events travel inside a `data.event` wrapper. */
 const CAPY_EVENTS: DialectEvents = {
   send: (stream, event) => stream.send({ data: { event } }),
-  sendError: (stream) => stream.send({ data: { event: { errorEvent: { message: 'emulated upstream error' } } } }),
+  sendError: (stream) => stream.send({ data: { event: { errorEvent: { message: withEcho('emulated upstream error') } } } }),
 };
 const sendEvent = CAPY_EVENTS.send;
 

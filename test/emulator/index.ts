@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { createCapyRoutes } from './capy.js';
 import { CONTROL_PREFIX, createControlHandler } from './control.js';
 import { createCore, type EmulatorCore } from './core.js';
+import { echoing } from './echo.js';
 import { FILES_PREFIX, serveFile } from './file-server.js';
 import { sendJson, type RouteHandler } from './http-util.js';
 import type {
@@ -90,7 +91,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     core.requests.push({ method: req.method ?? '', path, headers: { ...req.headers } });
     if (path.startsWith(FILES_PREFIX)) return serveFile(req, res, new URL(req.url ?? '/', 'http://emulator'));
     const route = core.options.removedCalls.includes(path.slice(path.lastIndexOf('/') + 1)) ? undefined : routes.get(path);
-    if (route) return route(req, res);
+    if (route) return core.options.echoCredentials ? echoing(req, () => route(req, res)) : route(req, res);
     req.resume();
     sendJson(res, 404, { code: 'not_found', message: `no route for ${req.method} ${path}` });
   }

@@ -30,6 +30,8 @@ export interface EmulatorOptions {
   tokensInBody?: boolean;
   /** Calls (last path segment, e.g. `EnableSearch`, `GetChatConfig`) answered 404 as if renamed upstream, default none. */
   removedCalls?: string[];
+  /** Error messages quote the request's credentials (bare tokens and Cookie header), as a careless upstream might; default false. */
+  echoCredentials?: boolean;
 }
 
 /** Counters, as tests and the control API see them. */

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EmulatorCore, TokenCheck } from './core.js';
 import type { Dialect, FailableCall } from './types.js';
 import { webHeaderRefusal } from './web-headers.js';
+import { withEcho } from './echo.js';
 import { header, hasContentType, parseCookies, sendJson, type ConnectError } from './http-util.js';
 
 // The checks every yuewen call shares. They answer the error themselves and
@@ -14,6 +15,14 @@ export const EMBEZZLED: ConnectError = { code: 'unauthenticated', message: 'oasi
 export function answeredFailure(core: EmulatorCore, call: FailableCall, res: ServerResponse): boolean {
   const failure = core.takeFailure(call);
   if (!failure) return false;
+  const html = (failure.body as { html?: unknown }).html;
+  if (typeof html === 'string') {
+    // A proxy's or WAF's error page instead of a Connect error.
+    const page = Buffer.from(withEcho(html));
+    res.writeHead(failure.status, { 'content-type': 'text/html; charset=utf-8', 'content-length': page.length });
+    res.end(page);
+    return true;
+  }
   sendJson(res, failure.status, failure.body);
   return true;
 }

@@ -3,6 +3,7 @@ import type { EmulatorCore } from './core.js';
 import { openAnswerStream, readStreamRequest, sendFrames, trailerOnly, type DialectEvents } from './answer-stream.js';
 import { MAX_PROMPT_CHARS, PROMPT_TOO_LONG, sendSources, SIGN_IN_NEEDED } from './answer-stream.js';
 import { parseDirectives, type Directives } from './directives.js';
+import { withEcho } from './echo.js';
 import type { EnvelopeStream } from './envelope-writer.js';
 import { header, sendJson, type ConnectError, type RouteHandler } from './http-util.js';
 import type { Rng } from './prng.js';
@@ -17,7 +18,7 @@ const BAD_REQUEST = 'request must be {"chatId","messageInfo":{"text"}}';
 /** Yuewen events are top-level keys; its in-stream error is a message of its own. */
 const YUEWEN_EVENTS: DialectEvents = {
   send: (stream, event) => stream.send(event),
-  sendError: (stream) => stream.send({ error: { code: 'internal', message: 'emulated upstream error' } }),
+  sendError: (stream) => stream.send({ error: { code: 'internal', message: withEcho('emulated upstream error') } }),
 };
 
 interface ParsedRequest {
