@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DIALECT, startStack, type Stack } from './helpers.js';
 import { YUEWEN_PATHS } from './emulator/index.js';
+import { webHeaders } from './emulator/web-headers.js';
 
 // The emulator rotates strictly in both dialects (the presented refresh token dies at each
 // refresh) and, after the first login, honours only the browser's cookie pair: an account
@@ -87,11 +88,8 @@ describe(`session cookies under strict rotation (${DIALECT})`, () => {
     const res = await fetch(s.emu.url + path, {
       method: 'POST',
       headers: {
+        ...webHeaders(DIALECT, s.emu.url, deviceId),
         'content-type': 'application/json',
-        'connect-protocol-version': '1',
-        'oasis-appid': '10200',
-        'oasis-platform': 'web',
-        'oasis-webid': deviceId,
         cookie: `Oasis-Token=${s.emu.currentRefreshToken(deviceId) ?? 'x'}; Oasis-Webid=${deviceId}`,
       },
       body: '{}',
