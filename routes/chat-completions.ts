@@ -10,6 +10,9 @@ import { collectCompletion, streamChunks } from '../src/openai-format.js';
 const chatCompletions: FastifyPluginAsyncTypebox = async (app) => {
   const deps = {
     pool: app.tokenPool,
+    scheduler: app.scheduler,
+    health: app.accountHealth,
+    failoverAttempts: app.config.FAILOVER_ATTEMPTS,
     dialect: app.upstream.dialect,
     discardChat: app.chatJanitor.discardChat,
     onAccountFailed: app.conversations.forgetAccount,

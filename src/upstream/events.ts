@@ -48,12 +48,13 @@ export async function* readEventStream(
   throw new UpstreamError(`${what} ended without an end-of-stream trailer`);
 }
 
-function streamError(what: string, error: { code?: unknown; message?: unknown }, beforeAnyEvent: boolean): Error {
+function streamError(what: string, error: { code?: unknown; message?: unknown; details?: unknown }, beforeAnyEvent: boolean): Error {
   const detail = `${what} ${String(error.code ?? 'error')}: ${brief(error.message ?? '')}`;
+  if (beforeAnyEvent && needsSignIn(error.details)) return new UpstreamAuthError(`${detail} (account needs sign-in)`);
   // Only an auth failure before anything was streamed is worth a refresh and retry.
   if (isPromptTooLong(error.code, error.message)) return new ContextLengthError(brief(error.message ?? ''));
   if (beforeAnyEvent && error.code === 'unauthenticated') return new UpstreamAuthError(detail);
-  return new UpstreamError(detail);
+  return Object.assign(new UpstreamError(detail), { upstreamCode: typeof error.code === 'string' ? error.code : undefined });
 }
 
 /** A text event, unless the text is empty. */
@@ -70,6 +71,11 @@ export function searchEvent(raw: unknown): Mapped {
     results.push({ url: r.url, title: typeof r.title === 'string' && r.title ? r.title : r.url, snippet: typeof r.snippet === 'string' ? r.snippet : undefined });
   }
   return results.length > 0 ? { type: 'search', results } : undefined;
+}
+
+/** An error whose `details[].debug.code` says the account is signed out (`CODE_ACCOUNT_NEED_SIGN_IN`): a dead token. */
+export function needsSignIn(details: unknown): boolean {
+  return Array.isArray(details) && details.some((d) => (d as { debug?: { code?: unknown } } | null)?.debug?.code === 'CODE_ACCOUNT_NEED_SIGN_IN');
 }
 
 /** `invalid_argument … prompt exceed max len N`: the message is too long for the upstream. */

@@ -2,7 +2,7 @@ import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
 import { encodeEnvelope, EnvelopeError, type Envelope } from '../connect-codec.js';
 import { EnvelopeFeed } from './envelope-feed.js';
 import { ReplyCollector, type CollectedReply } from './reply-collector.js';
-import { isPromptTooLong } from './events.js';
+import { isPromptTooLong, needsSignIn } from './events.js';
 import { brief, ClientGoneError, ContextLengthError, UpstreamAuthError, UpstreamError, UpstreamRateLimitError, UpstreamTimeoutError } from '../errors.js';
 
 export interface HttpOptions {
@@ -27,13 +27,15 @@ export function upstreamFailure(err: unknown, what: string, signal?: AbortSignal
 
 /** Maps a Connect error body (`{code, message}`) and its HTTP status to a domain error. */
 export function connectFailure(status: number, body: unknown, what: string): Error {
-  const { code, message } = (body ?? {}) as { code?: unknown; message?: unknown };
+  const { code, message, details } = (body ?? {}) as { code?: unknown; message?: unknown; details?: unknown };
   const detail = `${what} answered ${status}${code ? ` ${String(code)}` : ''}${message ? `: ${brief(message)}` : ''}`;
   if (isPromptTooLong(code, message)) return new ContextLengthError(brief(message));
   if (code === 'unauthenticated' || status === 401) return new UpstreamAuthError(detail);
+  if (needsSignIn(details)) return new UpstreamAuthError(`${detail} (account needs sign-in)`);
   if (code === 'deadline_exceeded' || status === 504 || status === 408) return new UpstreamTimeoutError(detail);
   if (code === 'resource_exhausted' || status === 429) return new UpstreamRateLimitError(detail);
-  return new UpstreamError(detail);
+  // Kept for account health (src/accounts/health.ts): a 5xx is the account's or service's trouble, a 4xx the request's.
+  return Object.assign(new UpstreamError(detail), { upstreamStatus: status, upstreamCode: typeof code === 'string' ? code : undefined });
 }
 
 const JSON_TYPE = 'application/json';

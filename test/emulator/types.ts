@@ -113,6 +113,18 @@ export type CapyFailableCall =
   | 'GetChatConfig'
   | 'UploadImage';
 
+/**
+ * A fault that strikes every call a device makes (login, chats, streams, deletion, uploads) until
+ * cleared: an HTTP status with a Connect error body, or `reset` (the connection is destroyed).
+ * `calls` limits it to some call paths' last segment (e.g. `['ChatStream']`).
+ */
+export interface AccountFault {
+  status?: number;
+  body?: object;
+  reset?: boolean;
+  calls?: string[];
+}
+
 /** A request as received, for header assertions. */
 export interface RecordedRequest {
   method: string;
