@@ -17,7 +17,7 @@ export default fp(
     const { config } = app;
     const health = createAccountHealth({ minBackoffMs: config.ACCOUNT_BACKOFF_MIN_MS, maxBackoffMs: config.ACCOUNT_BACKOFF_MAX_MS });
     for (const cred of app.serverAccounts.tokens) health.register(cred.id, cred.deviceId);
-    const scheduler = createScheduler({ health, maxConcurrency: config.TOKEN_MAX_CONCURRENCY, recheckMs: config.ACCOUNT_RECHECK_MS });
+    const scheduler = createScheduler({ health, maxConcurrency: config.TOKEN_MAX_CONCURRENCY, recheckMs: config.ACCOUNT_RECHECK_MS, queueTimeoutMs: config.TOKEN_QUEUE_TIMEOUT_MS });
     const rechecker = createRechecker({ pool: app.tokenPool, health, creds: app.serverAccounts.tokens, intervalMs: config.ACCOUNT_RECHECK_MS, log: app.log });
     app.decorate('accountHealth', health);
     app.decorate('scheduler', scheduler);

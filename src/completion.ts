@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { AccountHealth } from './accounts/health.js';
-import type { Scheduler } from './accounts/scheduler.js';
+import type { AccountLease, Scheduler } from './accounts/scheduler.js';
 import { ClientGoneError, NoUsableTokenError } from './errors.js';
 import type { TokenPool } from './token-pool.js';
 import type { Credential, Dialect, OutgoingMessage, UpstreamAttachment, UpstreamEvent } from './upstream/types.js';
@@ -46,13 +46,26 @@ export async function* runCompletion(
   /** The accounts are the server's pool (STEP_TOKENS): all failed is then a 503, not the client's 401. */
   pooled = false,
   keeping: ChatKeeping = {},
+  /** The account the route already waited for (a queue wait ends before the response starts). */
+  initial?: AccountLease,
 ): AsyncGenerator<UpstreamEvent[]> {
   const { continued } = keeping;
   const tried = new Set<string>();
   let lastError: unknown;
   for (let attempt = 0; attempt < Math.max(1, deps.failoverAttempts); attempt++) {
-    if (signal.aborted) throw new ClientGoneError();
-    const lease = await deps.scheduler.acquire(creds, { exclude: tried, pooled, prefer: attempt === 0 ? continued?.cred.id : undefined });
+    if (signal.aborted) {
+      initial?.release();
+      throw new ClientGoneError();
+    }
+    let lease = attempt === 0 ? initial : undefined;
+    if (lease && continued && continued.cred.id !== lease.cred.id) {
+      const own = deps.scheduler.tryTake(continued.cred, { pooled });
+      if (own) {
+        lease.release();
+        lease = own;
+      }
+    }
+    lease ??= await deps.scheduler.acquire(creds, { exclude: tried, pooled, signal, prefer: attempt === 0 ? continued?.cred.id : undefined });
     if (!lease) break;
     const cred = lease.cred;
     tried.add(cred.id);

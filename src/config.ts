@@ -27,6 +27,7 @@ export const ConfigSchema = Type.Object({
   ACCESS_TOKEN_TTL_MS: Ms(840_000, 'assumed access-token lifetime when the token carries no exp'),
   TOKEN_REFRESH_MARGIN_MS: Ms(60_000, 'refresh this long before an access token expires'),
   TOKEN_MAX_CONCURRENCY: Type.Integer({ minimum: 0, default: 0, description: '0 = unlimited' }),
+  TOKEN_QUEUE_TIMEOUT_MS: Ms(30_000, 'how long a request waits for a free account when every one is at TOKEN_MAX_CONCURRENCY; then 429'),
   ACCOUNT_RECHECK_MS: Ms(600_000, 'how often a dead pool account is tried again in the background; 0 = never'),
   ACCOUNT_BACKOFF_MIN_MS: Ms(1000, 'first cool-down of an account after a rate limit, 5xx, connection error or timeout; doubles per failure in a row'),
   ACCOUNT_BACKOFF_MAX_MS: Ms(300_000, 'longest cool-down'),

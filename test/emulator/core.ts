@@ -96,6 +96,7 @@ function emptyCounters(): Omit<EmulatorStats, 'liveChats' | 'activeStreams'> {
     streamsStarted: 0,
     streamsCompleted: 0,
     streamsAborted: 0,
+    maxActiveStreams: 0,
     lastAbortAt: null,
   };
 }
@@ -278,6 +279,7 @@ export function createCore(initial: EmulatorOptions = {}) {
     const handle = {};
     activeStreams.add(handle);
     counters.streamsStarted++;
+    counters.maxActiveStreams = Math.max(counters.maxActiveStreams, activeStreams.size);
     return (how) => {
       if (!activeStreams.delete(handle)) return;
       if (how === 'ended') counters.streamsCompleted++;

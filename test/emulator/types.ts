@@ -43,6 +43,8 @@ export interface EmulatorStats {
   /** The client closed the connection before the emulator finished. */
   streamsAborted: number;
   activeStreams: number;
+  /** The most streams open at once since the start (or reset). */
+  maxActiveStreams: number;
   /** Date.now() when a client last closed a stream connection early. */
   lastAbortAt: number | null;
 }
