@@ -19,6 +19,10 @@ const metricsPlugin: FastifyPluginAsyncTypebox = async (app) => {
     metrics.chatsPendingDeletion.set(app.chatJanitor.stats().pending);
     metrics.accounts.set({ state: 'configured' }, app.serverAccounts.tokens.length);
     metrics.accounts.set({ state: 'known' }, app.tokenPool.stats().accounts);
+    const states = { healthy: 0, cooling: 0, dead: 0 };
+    for (const cred of app.serverAccounts.tokens) states[app.accountHealth.state(cred.id)]++;
+    for (const [state, n] of Object.entries(states)) metrics.accounts.set({ state }, n);
+    metrics.queuedRequests.set(app.scheduler.queued());
   });
 
   // On the raw response, so hijacked replies (SSE streams) are counted when they end too.
@@ -44,4 +48,4 @@ const metricsPlugin: FastifyPluginAsyncTypebox = async (app) => {
 };
 
 /** Prometheus series (prom-client) at GET /metrics, optionally behind METRICS_KEY. */
-export default fp(metricsPlugin, { name: 'metrics', dependencies: ['config', 'upstream-client', 'token-pool'] });
+export default fp(metricsPlugin, { name: 'metrics', dependencies: ['config', 'upstream-client', 'token-pool', 'accounts'] });

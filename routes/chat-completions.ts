@@ -10,6 +10,9 @@ import { collectCompletion, streamChunks } from '../src/openai-format.js';
 const chatCompletions: FastifyPluginAsyncTypebox = async (app) => {
   const deps = {
     pool: app.tokenPool,
+    scheduler: app.scheduler,
+    health: app.accountHealth,
+    failoverAttempts: app.config.FAILOVER_ATTEMPTS,
     dialect: app.upstream.dialect,
     discardChat: app.chatJanitor.discardChat,
     onAccountFailed: app.conversations.forgetAccount,
@@ -40,8 +43,13 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (app) => {
       reply.raw.once('close', () => void files.dispose());
       plan.message.prepareAttachments = files.upload;
       const pooled = request.credentials === app.serverAccounts.tokens;
+      // Queued here, while the status can still say 429 or 503: a stream's 200 would leave first otherwise.
+      const initial = await app.scheduler.acquire(request.credentials, { pooled, signal });
+      if (!initial) throw app.scheduler.noneUsable(request.credentials);
+      // A completion whose stream never starts must not keep the account (release is idempotent).
+      reply.raw.once('close', initial.release);
       const trace = app.traceCompletion(request, plan, pooled);
-      const { deltas, result, meta } = startCompletion({ ...deps, onStarted: trace.started }, request.credentials, plan, signal, request.log, pooled, turn);
+      const { deltas, result, meta } = startCompletion({ ...deps, onStarted: trace.started }, request.credentials, plan, signal, request.log, pooled, turn, initial);
       const observed = trace.observe(deltas, result.usage);
       if (plan.stream) return reply.eventStream(streamChunks(observed, meta, result, plan.includeUsage));
       return reply.jsonKeepAlive(collectCompletion(observed, meta, result));

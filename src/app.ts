@@ -2,6 +2,7 @@ import cors from '@fastify/cors';
 import sensible from '@fastify/sensible';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyServerOptions } from 'fastify';
+import accountsPlugin from '../plugins/accounts.js';
 import attachmentPlugin from '../plugins/attachment-uploader.js';
 import authPlugin from '../plugins/auth.js';
 import configPlugin from '../plugins/config.js';
@@ -64,6 +65,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}) {
   });
   await app.register(upstreamPlugin);
   await app.register(tokenPoolPlugin);
+  await app.register(accountsPlugin);
   await app.register(conversationsPlugin);
   await app.register(attachmentPlugin);
   await app.register(authPlugin);

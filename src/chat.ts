@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
+import type { AccountLease } from './accounts/scheduler.js';
 import type { ChatCompletionRequest } from '../schemas/chat.js';
 import { translateEvents, TokenCounter, type Delta, type ReasoningOutput } from './answer.js';
 import { runCompletion, type CompletionDeps } from './completion.js';
@@ -75,10 +76,11 @@ export function startCompletion(
   log: FastifyBaseLogger,
   pooled: boolean,
   turn: ConversationTurn,
+  initial?: AccountLease,
 ): { deltas: AsyncIterable<Delta[]>; result: CompletionResult; meta: CompletionMeta } {
   const outcome = newOutcome();
   const meter = createUsageMeter(() => turn.sentText(plan.message.text));
-  const events = runCompletion(deps, creds, plan.message, signal, log, pooled, turn.keeping(plan.message));
+  const events = runCompletion(deps, creds, plan.message, signal, log, pooled, turn.keeping(plan.message), initial);
   // The upstream withheld the answer (riskEvent): what came so far, then content_filter.
   const translated = translateEvents(events, new TokenCounter(), deps.reasoningOutput, () => {
     outcome.finishReason = 'content_filter';

@@ -28,6 +28,11 @@ export const ConfigSchema = Type.Object({
   TOKEN_REFRESH_MARGIN_MS: Ms(60_000, 'refresh this long before an access token expires'),
   MAX_TOKENS_PER_REQUEST: Type.Integer({ minimum: 1, default: 64, description: 'tokens one bearer value may carry; more is a 400 before any upstream call' }),
   TOKEN_MAX_CONCURRENCY: Type.Integer({ minimum: 0, default: 0, description: '0 = unlimited' }),
+  TOKEN_QUEUE_TIMEOUT_MS: Ms(30_000, 'how long a request waits for a free account when every one is at TOKEN_MAX_CONCURRENCY; then 429'),
+  ACCOUNT_RECHECK_MS: Ms(600_000, 'how often a dead pool account is tried again in the background; 0 = never'),
+  ACCOUNT_BACKOFF_MIN_MS: Ms(1000, 'first cool-down of an account after a rate limit, 5xx, connection error or timeout; doubles per failure in a row'),
+  ACCOUNT_BACKOFF_MAX_MS: Ms(300_000, 'longest cool-down'),
+  FAILOVER_ATTEMPTS: Type.Integer({ minimum: 1, default: 3, description: 'accounts tried per completion before its answer starts, the first included' }),
   CONVERSATION_MODE: Type.Union([Type.Literal('auto'), Type.Literal('id'), Type.Literal('off')], {
     default: 'auto',
     description: 'keep upstream chats between turns: matched by history, named by conversation_id, or never',

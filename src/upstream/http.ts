@@ -52,7 +52,8 @@ function connectError(status: number, body: unknown, what: string, secrets: stri
   if (code === 'unauthenticated' || status === 401) return new UpstreamAuthError(detail);
   if (code === 'deadline_exceeded' || status === 504 || status === 408) return new UpstreamTimeoutError(detail);
   if (code === 'resource_exhausted' || status === 429) return new UpstreamRateLimitError(detail);
-  return new UpstreamError(detail);
+  // Kept for account health (src/accounts/health.ts): a 5xx is the account's or service's trouble, a 4xx the request's.
+  return Object.assign(new UpstreamError(detail), { upstreamStatus: status, upstreamCode: typeof code === 'string' ? code : undefined });
 }
 
 const JSON_TYPE = 'application/json';

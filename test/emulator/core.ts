@@ -4,6 +4,7 @@ import { mulberry32, randomSeed, type Rng } from './prng.js';
 import { numericId, type ConnectError } from './http-util.js';
 import type { StreamEnd } from './envelope-writer.js';
 import type {
+  AccountFault,
   ChatContext,
   EmulatorOptions,
   EmulatorStats,
@@ -104,6 +105,7 @@ function emptyCounters(): Omit<EmulatorStats, 'liveChats' | 'activeStreams'> {
     streamsStarted: 0,
     streamsCompleted: 0,
     streamsAborted: 0,
+    maxActiveStreams: 0,
     lastAbortAt: null,
   };
 }
@@ -126,6 +128,8 @@ export function createCore(initial: EmulatorOptions = {}) {
   /** Current refresh token -> account; a rotated-away token is no longer a key. */
   const byRefreshToken = new Map<string, Account>();
   const activeStreams = new Set<object>();
+  /** Per-device faults (faultAccount), kept across reset() like the accounts they belong to. */
+  const accountFaults = new Map<string, AccountFault>();
   let counters = emptyCounters();
   let idCounter = 0;
 
@@ -286,11 +290,26 @@ export function createCore(initial: EmulatorOptions = {}) {
     return failures.get(call)?.shift();
   }
 
+  /** Sets (or, with undefined, clears) the fault every call of this device meets. */
+  function faultAccount(deviceId: string, fault: AccountFault | undefined): void {
+    if (fault) accountFaults.set(deviceId, fault);
+    else accountFaults.delete(deviceId);
+  }
+
+  /** The fault a call of this device to this path meets, if any. */
+  function accountFault(deviceId: string, path: string): AccountFault | undefined {
+    const fault = accountFaults.get(deviceId);
+    if (!fault) return undefined;
+    const call = path.slice(path.lastIndexOf('/') + 1);
+    return !fault.calls || fault.calls.includes(call) ? fault : undefined;
+  }
+
   /** Counts a stream as started and returns the callback that counts how it settled. */
   function trackStream(): (how: StreamEnd) => void {
     const handle = {};
     activeStreams.add(handle);
     counters.streamsStarted++;
+    counters.maxActiveStreams = Math.max(counters.maxActiveStreams, activeStreams.size);
     return (how) => {
       if (!activeStreams.delete(handle)) return;
       if (how === 'ended') counters.streamsCompleted++;
@@ -360,6 +379,8 @@ export function createCore(initial: EmulatorOptions = {}) {
     deleteChats,
     failNext,
     takeFailure,
+    faultAccount,
+    accountFault,
     trackStream,
     countRegisterDevice: (): void => {
       counters.registerDevice++;

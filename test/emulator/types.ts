@@ -49,6 +49,8 @@ export interface EmulatorStats {
   /** The client closed the connection before the emulator finished. */
   streamsAborted: number;
   activeStreams: number;
+  /** The most streams open at once since the start (or reset). */
+  maxActiveStreams: number;
   /** Date.now() when a client last closed a stream connection early. */
   lastAbortAt: number | null;
 }
@@ -119,6 +121,18 @@ export type CapyFailableCall =
   | 'GetChatConfig'
   | 'UploadImage'
   | 'UploadDocument';
+
+/**
+ * A fault that strikes every call a device makes (login, chats, streams, deletion, uploads) until
+ * cleared: an HTTP status with a Connect error body, or `reset` (the connection is destroyed).
+ * `calls` limits it to some call paths' last segment (e.g. `['ChatStream']`).
+ */
+export interface AccountFault {
+  status?: number;
+  body?: object;
+  reset?: boolean;
+  calls?: string[];
+}
 
 /** A request as received, for header assertions. */
 export interface RecordedRequest {

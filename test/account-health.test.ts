@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { answerFor, CAPY_PATHS, YUEWEN_PATHS, type AccountFault, type Emulator } from './emulator/index.js';
+import { collectStream, suiteStack, waitFor } from './helpers.js';
+
+const key = 'sk-health-suite-key';
+const ask = (content: string) => ({ model: 'step', messages: [{ role: 'user' as const, content }] });
+type Account = ReturnType<Emulator['addAccount']>;
+
+/** Access-token requests (logins) this device made. */
+function logins(emu: Emulator, deviceId: string): number {
+  const paths: string[] = [CAPY_PATHS.refreshToken, YUEWEN_PATHS.registerDevice];
+  return emu.requests.filter((r) => paths.includes(r.path) && r.headers['oasis-webid'] === deviceId).length;
+}
+
+/** Runs `total` completions, `width` at a time, and returns which device answered each. */
+async function completions(s: ReturnType<typeof suiteStack>, prefix: string, total: number, width: number): Promise<string[]> {
+  const client = s.client(key);
+  let next = 0;
+  const served: string[] = [];
+  async function lane(): Promise<void> {
+    while (next < total) {
+      const i = next++;
+      const prompt = `${prefix} ${i}`;
+      const res = await client.chat.completions.create(ask(prompt));
+      assert.equal(res.choices[0]!.message.content, answerFor(prompt, 4).join(''));
+      served.push(s.emu.messages.find((m) => m.text.endsWith(prompt))!.deviceId);
+    }
+  }
+  await Promise.all(Array.from({ length: width }, lane));
+  return served;
+}
+
+describe('server pool of three: one account rejected, one answering 503', () => {
+  const accounts: Record<'dead' | 'flaky' | 'good', Account> = {} as never;
+  const s = suiteStack({
+    emulator: { fragment: false, frames: 4 },
+    config: (emu) => {
+      accounts.dead = emu.addAccount();
+      emu.revokeAccount(accounts.dead.userToken);
+      accounts.flaky = emu.addAccount();
+      emu.faultAccount(accounts.flaky.deviceId, { status: 503 });
+      accounts.good = emu.addAccount();
+      // Short cool-downs so the flaky account is tried again within the test; re-checks far apart.
+      return { STEP_TOKENS: Object.values(accounts).map((a) => a.token).join(','), API_KEYS: key, ACCOUNT_BACKOFF_MAX_MS: 100, ACCOUNT_RECHECK_MS: 3_600_000 };
+    },
+  });
+
+  test('300 completions at concurrency 6 all succeed, answered by the good account', async () => {
+    const served = await completions(s, 'pool of three', 300, 6);
+    assert.equal(served.length, 300);
+    assert.ok(served.every((d) => d === accounts.good.deviceId));
+  });
+
+  test('the rejected account was tried once, not once per request', () => {
+    assert.equal(logins(s.emu, accounts.dead.deviceId), 1);
+  });
+
+  test('the 503 account was tried again after each cool-down, not on every request', () => {
+    const tries = logins(s.emu, accounts.flaky.deviceId);
+    assert.ok(tries >= 1 && tries < 300, `${tries} logins of the failing account`);
+  });
+
+  test('when the 503s stop, that account returns to service', async () => {
+    s.emu.faultAccount(accounts.flaky.deviceId, undefined);
+    const client = s.client(key);
+    let i = 0;
+    // Requests drive it back: a cooled-down account is tried by the next request.
+    while (!s.emu.messages.some((m) => m.deviceId === accounts.flaky.deviceId) && i < 200) {
+      await Promise.all([0, 1].map(() => client.chat.completions.create(ask(`recovering ${i++}`))));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.ok(s.emu.messages.some((m) => m.deviceId === accounts.flaky.deviceId), 'the recovered account answers again');
+  });
+});
+
+describe('failover at each step before the answer starts', () => {
+  const accounts: Account[] = [];
+  const s = suiteStack({
+    emulator: { fragment: false, frames: 4 },
+    config: (emu) => {
+      accounts.push(emu.addAccount(), emu.addAccount());
+      return { STEP_TOKENS: accounts.map((a) => a.token).join(','), API_KEYS: key, ACCOUNT_BACKOFF_MAX_MS: 50 };
+    },
+  });
+
+  const faults: [string, AccountFault][] = [
+    ['create-chat answering 500', { status: 500, calls: ['CreateChatSession', 'CreateChat'] }],
+    ['stream start answering 503', { status: 503, calls: ['ChatStream', 'SendMessageStream'] }],
+    ['stream start rate-limited', { status: 429, body: { code: 'resource_exhausted', message: 'slow down' }, calls: ['ChatStream', 'SendMessageStream'] }],
+    ['connections reset', { reset: true }],
+    [
+      'chat creation saying the account needs sign-in',
+      { status: 403, body: { code: 'permission_denied', message: 'sign in', details: [{ debug: { code: 'CODE_ACCOUNT_NEED_SIGN_IN' } }] }, calls: ['CreateChatSession', 'CreateChat'] },
+    ],
+  ];
+  for (const [name, fault] of faults) {
+    test(`an account with ${name} is skipped and every completion succeeds, its chats deleted`, async () => {
+      const [bad, good] = accounts as [Account, Account];
+      s.emu.faultAccount(bad.deviceId, fault);
+      try {
+        const client = s.client(key);
+        for (let i = 0; i < 6; i++) {
+          const stream = await client.chat.completions.create({ ...ask(`${name} ${i}`), stream: true });
+          const { content } = await collectStream(stream);
+          assert.equal(content, answerFor(`${name} ${i}`, 4).join(''));
+          assert.equal(s.emu.messages.at(-1)!.deviceId, good.deviceId);
+        }
+      } finally {
+        s.emu.faultAccount(bad.deviceId, undefined);
+      }
+      await s.settled();
+      assert.equal(s.emu.stats().liveChats, 0);
+    });
+  }
+
+  test('after the first chunk there is no retry: a failure ends the stream with an error chunk', async () => {
+    const before = s.emu.messages.length;
+    const res = await s.post({ ...ask('cut off #fault:reset'), stream: true }, { authorization: `Bearer ${key}` });
+    assert.equal(res.status, 200);
+    const body = await res.text();
+    assert.match(body, /"error":\{/);
+    assert.ok(body.trimEnd().endsWith('data: [DONE]'));
+    assert.equal(s.emu.messages.length - before, 1, 'the message went upstream once');
+  });
+});
+
+describe('a dead pool account is re-checked in the background', () => {
+  const accounts: Account[] = [];
+  const s = suiteStack({
+    emulator: { fragment: false, frames: 4 },
+    config: (emu) => {
+      accounts.push(emu.addAccount(), emu.addAccount());
+      emu.revokeAccount(accounts[0]!.userToken);
+      return { STEP_TOKENS: accounts.map((a) => a.token).join(','), API_KEYS: key, ACCOUNT_RECHECK_MS: 100 };
+    },
+  });
+
+  test('once the upstream takes it again, it serves completions again', async () => {
+    const [dead] = accounts as [Account];
+    await s.client(key).chat.completions.create(ask('finds it dead'));
+    s.emu.addAccount(dead.deviceId, dead.userToken);
+    await waitFor(() => logins(s.emu, dead.deviceId) >= 2, 'a re-check login');
+    const served = await completions(s, 'after the re-check', 8, 2);
+    assert.ok(served.includes(dead.deviceId), 'the revived account answers some');
+  });
+});
