@@ -38,3 +38,5 @@ export function brief(text: unknown, max = 200): string {
   const s = typeof text === 'string' ? text : JSON.stringify(text) ?? '';
   return s.length > max ? `${s.slice(0, max)}…` : s;
 }
+/** response_format asked for JSON and the answer had none (or none that fits), even after one corrective turn. */
+export const InvalidJsonOutputError = createError('STEP_INVALID_JSON_OUTPUT', 'The model did not answer with valid JSON for response_format: %s', 502);
