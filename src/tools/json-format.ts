@@ -94,7 +94,9 @@ export function jsonFormatStage(format: FormatOptions, stream: boolean, correcto
             }
           }
           if (out.length > 0) yield out;
-          if (scanner.ended) break;
+          // Streamed, nothing follows the JSON. Whole, the answer runs to its end, so its chat
+          // can take a correction.
+          if (scanner.ended && stream) break;
         }
         if (scanner.ended || scanner.started) outcome.truncated = true;
         const { problem, value } = problemOf(format, scanner, stream);
