@@ -219,6 +219,7 @@ describe('tool calls', () => {
           type: 'function',
           function: {
             name: 'get_weather',
+            description: 'Current weather of a city',
             parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] },
             parse: JSON.parse,
             function: (args: { city: string }) => {
