@@ -3,7 +3,7 @@ import { ChatCompletionRequestSchema, ChatCompletionSchema } from '../schemas/ch
 import { ErrorResponses } from '../schemas/error.js';
 import { planCompletion, startCompletion } from '../src/chat.js';
 import { abortOnClose } from '../src/client-abort.js';
-import { callerKey } from '../src/conversations.js';
+import { callerKey, NO_CONVERSATION } from '../src/conversations.js';
 import { collectCompletion, streamChunks } from '../src/openai-format.js';
 
 /** POST /v1/chat/completions, streaming (SSE) or not, as the body's `stream` says. */
@@ -28,13 +28,15 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const plan = planCompletion(request.body, { ...planOptions, log: request.log });
-      const turn = app.conversations.begin({
-        caller: callerKey(request.headers.authorization),
-        messages: request.body.messages,
-        conversationId: request.body.conversation_id ?? request.headers['x-conversation-id']?.toString(),
-        creds: request.credentials,
-        completionId: plan.meta.id,
-      });
+      const turn = plan.fresh
+        ? NO_CONVERSATION
+        : app.conversations.begin({
+            caller: callerKey(request.headers.authorization),
+            messages: request.body.messages,
+            conversationId: request.body.conversation_id ?? request.headers['x-conversation-id']?.toString(),
+            creds: request.credentials,
+            completionId: plan.meta.id,
+          });
       // Whatever happens to the request, a chat it took out of keeping goes back or goes away.
       reply.raw.once('close', () => turn.finish(undefined));
       const signal = abortOnClose(reply.raw);

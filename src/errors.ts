@@ -44,3 +44,5 @@ export function brief(text: unknown, max = 200, secrets: Iterable<string | undef
   const s = scrubSecrets(typeof text === 'string' ? text : (JSON.stringify(text) ?? ''), secrets);
   return s.length > max ? `${s.slice(0, max)}…` : s;
 }
+/** response_format asked for JSON and the answer had none (or none that fits), even after one corrective turn. */
+export const InvalidJsonOutputError = createError('STEP_INVALID_JSON_OUTPUT', 'The model did not answer with valid JSON for response_format: %s', 502);

@@ -77,7 +77,7 @@ async function streamAnswer(
   msg: ReceivedMessage,
   directives: Directives,
 ): Promise<void> {
-  const frames = capyAnswerFor(msg.text, { search: msg.searchEnabled, frames: core.options.frames });
+  const frames = capyAnswerFor(msg.text, { search: msg.searchEnabled, frames: core.options.frames, context: core.chatContext(msg.chatId)?.texts });
   // The slow fault holds back even the response headers.
   if (directives.faults.has('slow')) await stream.sleep(directives.slowMs ?? core.options.slowMs);
   await sendEvent(stream, { startEvent: { messageId: core.nextId() } });

@@ -25,6 +25,7 @@ import { createYuewenRoutes } from './yuewen.js';
 export type { AccountFault, ChatContext, Dialect, EmulatorOptions, EmulatorStats, FailableCall, ReceivedMessage, RecordedRequest };
 export type { ReceivedUpload };
 export { answerFor, visibleAnswer, searchResultsFor, MARKER_PATTERN, type SearchResult } from './answer.js';
+export { CALL_PROSE, INVENTED_RESULT, JSON_CHATTER } from './model-answer.js';
 export { YUEWEN_PATHS } from './yuewen.js';
 export { CAPY_PATHS } from './capy.js';
 export { DEFAULT_MODELS } from './capy-models.js';

@@ -45,7 +45,7 @@ async function streamAnswer(
   msg: ReceivedMessage,
   directives: Directives,
 ): Promise<void> {
-  const frames = answerFor(msg.text, core.options.frames);
+  const frames = answerFor(msg.text, core.options.frames, undefined, core.chatContext(msg.chatId)?.texts);
   // The slow fault holds back even the response headers.
   if (directives.faults.has('slow')) await stream.sleep(directives.slowMs ?? core.options.slowMs);
   await stream.send({ startEvent: { messageId: core.nextId() } });
