@@ -118,6 +118,10 @@ export interface RecordedRequest {
   method: string;
   path: string;
   headers: Record<string, string | string[] | undefined>;
+  /** Date.now() when it arrived. */
+  at: number;
+  /** The HTTP status answered, once the reply was sent. */
+  status?: number;
 }
 
 /** The resolved options the emulator runs with. */
