@@ -160,3 +160,22 @@ describe('CORS_ORIGIN', () => {
     await res.text();
   });
 });
+
+describe('ATTACHMENT_MAX_REDIRECTS', () => {
+  const s = suiteStack({ config: { ATTACHMENT_ALLOW_HOSTS: '127.0.0.1', ATTACHMENT_MAX_REDIRECTS: 1 } });
+  // The emulator's `redirect?hops=n` answers n + 1 redirects before the file.
+  const viaRedirects = (hops: number) =>
+    ask('', { messages: [{ role: 'user', content: [{ type: 'text', text: `after ${hops} redirects` }, { type: 'image_url', image_url: { url: `${s.emu.url}/files/redirect?hops=${hops - 1}&to=${encodeURIComponent('/files/photo.jpg')}` } }] }] });
+
+  test('an attachment URL is followed through that many redirects and refused past them', async () => {
+    const followed = await s.post(viaRedirects(1));
+    assert.equal(followed.status, 200);
+    assert.equal(s.emu.uploads.at(-1)!.size, (await (await fetch(`${s.emu.url}/files/photo.jpg`)).arrayBuffer()).byteLength);
+    await followed.text();
+    const chats = s.emu.stats().chatsCreated;
+    const refused = await s.post(viaRedirects(2));
+    assert.equal(refused.status, 400);
+    assert.match(((await refused.json()) as { error: { message: string } }).error.message, /redirects/);
+    assert.equal(s.emu.stats().chatsCreated, chats, 'no upstream chat for a refused attachment');
+  });
+});
