@@ -26,27 +26,45 @@ function jwtExpMs(token: string): number {
   return (JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as { exp: number }).exp * 1000;
 }
 
+/** Sequential completions until the service refreshed twice (pair-cookie refreshes); returns the calls since `from`. */
+async function untilTwoRefreshes(s: Stack) {
+  const from = s.emu.requests.length;
+  const refreshes = () => s.emu.requests.slice(from).filter((r) => r.path === REFRESH_PATH && /Oasis-Token=[^;]+\.\.\./.test(String(r.headers.cookie)));
+  const until = Date.now() + 30_000;
+  for (let i = 0; refreshes().length < 2; i++) {
+    assert.ok(Date.now() < until, 'two refreshes within 30 s');
+    const res = await s.client().chat.completions.create(ask(`refresh ${i}`));
+    assert.equal(res.choices[0]!.message.content, answerFor(`refresh ${i}`).join(''));
+  }
+  const calls = s.emu.requests.slice(from);
+  assert.deepEqual(calls.filter((r) => r.status === 401).map((r) => r.path), [], 'no upstream call was answered 401');
+  return refreshes();
+}
+
 describe('TOKEN_REFRESH_MARGIN_MS', () => {
   // Ten-second access tokens refreshed eight seconds early: each is used for about two seconds.
   const s = suiteStack({ emulator: { accessTtlMs: 10_000, fragment: false }, config: { TOKEN_REFRESH_MARGIN_MS: 8000 } });
 
   test('a short-lived access token is refreshed before it expires, so the upstream never answers 401', async () => {
-    const from = s.emu.requests.length;
-    const refreshes = () => s.emu.requests.slice(from).filter((r) => r.path === REFRESH_PATH && /Oasis-Token=[^;]+\.\.\./.test(String(r.headers.cookie)));
-    const until = Date.now() + 30_000;
-    for (let i = 0; refreshes().length < 2; i++) {
-      assert.ok(Date.now() < until, 'two refreshes within 30 s');
-      const res = await s.client().chat.completions.create(ask(`margin ${i}`));
-      assert.equal(res.choices[0]!.message.content, answerFor(`margin ${i}`).join(''));
-    }
-    for (const r of refreshes()) {
+    for (const r of await untilTwoRefreshes(s)) {
       const access = /Oasis-Token=([^;]+?)\.\.\./.exec(String(r.headers.cookie))![1]!;
       const left = jwtExpMs(access) - r.at;
       // Refreshed once fewer than 8 s were left, and before the token expired.
       assert.ok(left > 0 && left <= 8000, `refreshed with ${left} ms left`);
     }
-    const refused = s.emu.requests.slice(from).filter((r) => r.status === 401);
-    assert.deepEqual(refused.map((r) => r.path), [], 'no upstream call was answered 401');
+  });
+});
+
+describe('ACCESS_TOKEN_TTL_MS', () => {
+  // Access tokens that are not JWTs: only the configured lifetime tells the service when to refresh.
+  const s = suiteStack({
+    emulator: { accessTtlMs: 10_000, opaqueAccessTokens: true, fragment: false },
+    config: { ACCESS_TOKEN_TTL_MS: 10_000, TOKEN_REFRESH_MARGIN_MS: 8000 },
+  });
+
+  test('a token without an expiry is assumed to live ACCESS_TOKEN_TTL_MS and refreshed before then', async () => {
+    const refreshes = await untilTwoRefreshes(s);
+    assert.ok(refreshes.every((r) => /Oasis-Token=at_/.test(String(r.headers.cookie))), 'the tokens were opaque');
   });
 });
 

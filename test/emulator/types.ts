@@ -6,6 +6,8 @@ export interface EmulatorOptions {
   dialect?: Dialect;
   /** Access token lifetime, default 900_000. */
   accessTtlMs?: number;
+  /** Issue access tokens that are not JWTs (no readable expiry), default false. */
+  opaqueAccessTokens?: boolean;
   /** Random fragmentation/merging of stream bytes, default true. */
   fragment?: boolean;
   /** Number of textEvent frames per answer, default 20 (`#len:N` overrides per message). */
