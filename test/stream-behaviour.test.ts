@@ -47,6 +47,7 @@ describe('per-account concurrency limit', () => {
     const res = await s.post(ask('second', false));
     assert.equal(res.status, 429);
     assert.ok(Number(res.headers.get('retry-after')) > 0);
+    assert.equal(res.headers.get('x-should-retry'), null, 'a retry later can work');
     assert.equal(((await res.json()) as any).error.type, 'rate_limit_error');
     await assert.rejects(s.client().chat.completions.create(ask('third', false)), OpenAI.RateLimitError);
     busy.abort();

@@ -59,6 +59,7 @@ function resolveOptions(opts: EmulatorOptions): ResolvedOptions {
   return {
     dialect: opts.dialect ?? 'yuewen',
     accessTtlMs: opts.accessTtlMs ?? 900_000,
+    opaqueAccessTokens: opts.opaqueAccessTokens ?? false,
     fragment: opts.fragment ?? true,
     frames: opts.frames ?? 20,
     frameDelayMs: opts.frameDelayMs ?? 0,
@@ -215,7 +216,9 @@ export function createCore(initial: EmulatorOptions = {}) {
 
   function issueAccessToken(account: Account, claims: object = { device_id: account.deviceId }): AccessToken {
     const expiresAt = Date.now() + options.accessTtlMs;
-    const token: AccessToken = { raw: accessTokenRaw(expiresAt, claims), account, expiresAt, refresh: account.refreshToken };
+    // Opaque tokens carry no `exp`: the gateway must assume a lifetime (ACCESS_TOKEN_TTL_MS).
+    const raw = options.opaqueAccessTokens ? `at_${base64url(32)}` : accessTokenRaw(expiresAt, claims);
+    const token: AccessToken = { raw, account, expiresAt, refresh: account.refreshToken };
     tokens.set(token.raw, token);
     return token;
   }

@@ -95,7 +95,9 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = new URL(req.url ?? '/', 'http://emulator').pathname;
     if (path.startsWith(CONTROL_PREFIX)) return control(req, res, path);
-    core.requests.push({ method: req.method ?? '', path, headers: { ...req.headers } });
+    const record: RecordedRequest = { method: req.method ?? '', path, headers: { ...req.headers }, at: Date.now() };
+    core.requests.push(record);
+    res.once('finish', () => (record.status = res.statusCode));
     if (path.startsWith(FILES_PREFIX)) return serveFile(req, res, new URL(req.url ?? '/', 'http://emulator'));
     const fault = core.accountFault(header(req, 'oasis-webid'), path);
     if (fault) {

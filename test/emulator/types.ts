@@ -6,6 +6,8 @@ export interface EmulatorOptions {
   dialect?: Dialect;
   /** Access token lifetime, default 900_000. */
   accessTtlMs?: number;
+  /** Issue access tokens that are not JWTs (no readable expiry), default false. */
+  opaqueAccessTokens?: boolean;
   /** Random fragmentation/merging of stream bytes, default true. */
   fragment?: boolean;
   /** Number of textEvent frames per answer, default 20 (`#len:N` overrides per message). */
@@ -139,6 +141,10 @@ export interface RecordedRequest {
   method: string;
   path: string;
   headers: Record<string, string | string[] | undefined>;
+  /** Date.now() when it arrived. */
+  at: number;
+  /** The HTTP status answered, once the reply was sent. */
+  status?: number;
 }
 
 /** The resolved options the emulator runs with. */
