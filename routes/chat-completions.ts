@@ -12,6 +12,7 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (app) => {
     pool: app.tokenPool,
     dialect: app.upstream.dialect,
     discardChat: app.chatJanitor.discardChat,
+    trackChat: app.chatJanitor.track,
     onAccountFailed: app.conversations.forgetAccount,
     reasoningOutput: app.config.REASONING_OUTPUT,
   };
