@@ -2,6 +2,7 @@ import fp from 'fastify-plugin';
 import { parseCredentialList, type ServerAccounts } from '../src/auth.js';
 import { createChatJanitor } from '../src/chat-janitor.js';
 import { createCredentialStore } from '../src/credential-store.js';
+import { createFileJournal } from '../src/shared-state/chat-journal.js';
 import { splitList } from '../src/credentials.js';
 import { createTokenPool } from '../src/token-pool.js';
 
@@ -23,7 +24,8 @@ export default fp(
       refreshMarginMs: config.TOKEN_REFRESH_MARGIN_MS,
       maxConcurrency: config.TOKEN_MAX_CONCURRENCY,
     });
-    const janitor = createChatJanitor(pool, app.upstream.dialect, app.log);
+    const journal = createFileJournal(config.DATA_DIR, app.log);
+    const janitor = createChatJanitor(pool, app.upstream.dialect, app.log, journal);
     app.decorate('tokenPool', pool);
     app.decorate('chatJanitor', janitor);
     app.decorate('serverAccounts', {
@@ -33,7 +35,14 @@ export default fp(
     if (app.serverAccounts.tokens.length > 0 && app.serverAccounts.apiKeys.length === 0) {
       app.log.warn('STEP_TOKENS is set without API_KEYS: anyone who can reach this service uses those accounts');
     }
-    app.addHook('onClose', () => janitor.drain());
+    // Chats a killed process left behind (kill -9, OOM): deleted in the background.
+    app.addHook('onReady', () => {
+      janitor.sweep().catch((err: Error) => app.log.warn({ msg: err.message }, 'could not sweep the chat journal'));
+    });
+    app.addHook('onClose', async () => {
+      await janitor.drain();
+      await journal.close();
+    });
   },
   { name: 'token-pool', dependencies: ['config', 'upstream-client'] },
 );

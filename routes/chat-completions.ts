@@ -15,6 +15,7 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (app) => {
     failoverAttempts: app.config.FAILOVER_ATTEMPTS,
     dialect: app.upstream.dialect,
     discardChat: app.chatJanitor.discardChat,
+    trackChat: app.chatJanitor.track,
     onAccountFailed: app.conversations.forgetAccount,
     reasoningOutput: app.config.REASONING_OUTPUT,
   };

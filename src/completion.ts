@@ -14,6 +14,8 @@ export interface CompletionDeps {
   dialect: Dialect;
   /** Deletes an upstream chat in the background; never throws. */
   discardChat(cred: Credential, chatId: string): void;
+  /** Journals a chat just created, before it is used (src/chat-janitor.ts). */
+  trackChat?(cred: Credential, chatId: string): void;
   /** Told which account and upstream chat answer, once the upstream stream has started. */
   onStarted?(cred: Credential, chatId: string): void;
   /** Told when an account failed (rejected, rate-limited, failing) before its answer started. */
@@ -83,7 +85,10 @@ export async function* runCompletion(
         // Files belong to the account, and uploading before the chat exists leaves none behind on failure.
         if (message.prepareAttachments) attachments ??= await message.prepareAttachments(session, signal);
         // Not aborted with the client: a chat created upstream whose id we never read would leak.
-        chatId ??= await deps.dialect.createChat(session);
+        if (chatId === undefined) {
+          chatId = await deps.dialect.createChat(session);
+          deps.trackChat?.(cred, chatId);
+        }
         if (signal.aborted) throw new ClientGoneError();
         const outgoing = attachments ? { ...message, attachments } : message;
         events = (await deps.dialect.sendMessage(session, chatId, outgoing, signal))[Symbol.asyncIterator]();

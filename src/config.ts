@@ -18,7 +18,7 @@ export const ConfigSchema = Type.Object({
   SEARCH_DEFAULT: Type.Boolean({ default: false, description: 'web search when the request does not say' }),
   REASONING_OUTPUT: Type.Union([Type.Literal('field'), Type.Literal('think-tags'), Type.Literal('hidden')], { default: 'field' }),
   MODELS_REFRESH_MS: Ms(600_000, 'how long the upstream model list is cached'),
-  DATA_DIR: Type.String({ default: './data', description: 'where rotated credentials are kept' }),
+  DATA_DIR: Type.String({ default: './data', description: 'where rotated credentials and the chat journal are kept' }),
   STEP_TOKENS: Type.String({ default: '', description: 'server-side token pool, comma separated' }),
   API_KEYS: Type.String({ default: '', description: 'keys clients present when STEP_TOKENS is used' }),
   UPSTREAM_CONNECT_TIMEOUT_MS: Ms(10_000, 'TCP/TLS connect timeout'),
