@@ -13,9 +13,13 @@ const OPENERS = Object.keys(CLOSERS);
 /** Fence languages a call may be written in; any other fence is code and streams as text. */
 const CALL_FENCES = new Set(['', 'json', 'json5', 'jsonc', 'tool_call', 'tool_calls', 'tool_code']);
 const LONGEST_LANG = 16;
+const LONGEST_OPENER = Math.max(...OPENERS.map((o) => o.length));
 
 /** Length of the longest suffix of `text` that is a proper prefix of one of `marks`. */
 function partialMatch(text: string, marks: readonly string[]): number {
+  // Every opener starts with `<` or a backtick: without one near the end, nothing can be held.
+  const near = text.length - LONGEST_OPENER;
+  if (text.lastIndexOf('<') < near && text.lastIndexOf('`') < near) return 0;
   let best = 0;
   for (const mark of marks) {
     for (let n = Math.min(mark.length - 1, text.length); n > best; n--) {
