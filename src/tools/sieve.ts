@@ -125,10 +125,11 @@ class Sieve {
         this.mode = 'block';
         return true;
       }
-      const trailing = this.buf.length - this.buf.trimEnd().length;
-      const hold = Math.max(partialMatch(this.buf, OPENERS), trailing);
-      this.text(out, this.buf.slice(0, this.buf.length - hold));
-      this.buf = this.buf.slice(this.buf.length - hold);
+      // A possible opener, and the whitespace before it (dropped should it be a call).
+      const partial = this.buf.length - partialMatch(this.buf, OPENERS);
+      const keepFrom = this.buf.slice(0, partial).trimEnd().length;
+      this.text(out, this.buf.slice(0, keepFrom));
+      this.buf = this.buf.slice(keepFrom);
       return false;
     }
     if (this.mode === 'code') {
