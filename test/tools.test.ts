@@ -262,3 +262,62 @@ describe('tool options that cannot be honoured', () => {
     });
   }
 });
+
+describe('strict tools', () => {
+  const s = suiteStack();
+  const STRICT: Tool = {
+    type: 'function',
+    function: { ...(WEATHER.type === 'function' ? WEATHER.function : assert.fail()), strict: true },
+  };
+
+  for (const stream of [false, true]) {
+    test(`arguments that break a strict tool's schema get one corrective turn in the same chat (${stream ? 'stream' : 'non-stream'})`, async () => {
+      const prompt = `strict ${stream} #tool-fix:get_weather:{"city":7}|{"city":"Quito"}`;
+      const res = await s.post({ model: 'step', stream, messages: [{ role: 'user', content: prompt }], tools: [STRICT] });
+      assert.equal(res.status, 200);
+      let calls: { name: string; arguments: string }[];
+      let content: string;
+      if (stream) {
+        const chunks = parseSse(await res.text()).data.slice(0, -1).map((d) => JSON.parse(d) as Chunk);
+        calls = streamedCalls(chunks);
+        content = chunks.map((c) => c.choices[0]?.delta.content ?? '').join('');
+        assert.equal(chunks.at(-1)!.choices[0]!.finish_reason, 'tool_calls');
+      } else {
+        const body = (await res.json()) as OpenAI.Chat.Completions.ChatCompletion;
+        calls = body.choices[0]!.message.tool_calls!.map((c) => (c.type === 'function' ? c.function : assert.fail()));
+        content = body.choices[0]!.message.content ?? '';
+        assert.equal(body.choices[0]!.finish_reason, 'tool_calls');
+      }
+      assert.equal(calls.length, 1);
+      assert.deepEqual(JSON.parse(calls[0]!.arguments), { city: 'Quito' });
+      assert.doesNotMatch(content, MARKUP);
+      const first = s.emu.messages.find((m) => m.text.startsWith(prompt))!;
+      const correction = s.emu.messages.find((m) => m.chatId === first.chatId && m.turn === 2);
+      assert.ok(correction, 'the correction went into the same chat');
+      assert.match(correction.text, /arguments of get_weather do not match its schema: \/city must be string/);
+    });
+  }
+
+  test('a strict call still wrong after the corrective turn is not a call: it stays text', async () => {
+    const res = await s.client().chat.completions.create({
+      model: 'step',
+      messages: [{ role: 'user', content: 'strict, no luck #tool:own:get_weather:{"city":7}' }],
+      tools: [STRICT],
+    });
+    assert.equal(res.choices[0]!.finish_reason, 'stop');
+    assert.equal(res.choices[0]!.message.tool_calls, undefined);
+    assert.match(res.choices[0]!.message.content ?? '', /"city":7/);
+    assert.equal(s.emu.messages.filter((m) => m.text.includes('tool call was not valid')).length > 0, true);
+  });
+
+  test('without strict, arguments that break the schema are passed on as the model wrote them', async () => {
+    const res = await s.client().chat.completions.create({
+      model: 'step',
+      messages: [{ role: 'user', content: 'loose #tool:own:get_weather:{"city":7}' }],
+      tools: [WEATHER],
+    });
+    const call = res.choices[0]!.message.tool_calls![0]!;
+    assert.ok(call.type === 'function');
+    assert.deepEqual(JSON.parse(call.function.arguments), { city: 7 });
+  });
+});

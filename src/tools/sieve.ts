@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { Delta } from '../answer.js';
 import type { DeltaStage } from '../delta-stages.js';
+import type { Corrector } from './correction.js';
 import type { ToolOptions, ToolSpec } from './options.js';
 import { parseCalls } from './parse-calls.js';
-import { CALLS_CLOSE, CALLS_OPEN, type CallText } from './prompt.js';
+import { CALLS_CLOSE, CALLS_OPEN, toolCorrection, type CallText } from './prompt.js';
+import { schemaProblem } from './schema-check.js';
 
 // What can open a call block: the service's own delimiters, Hermes/Qwen's tag, a code fence.
 const FENCE = '```';
@@ -62,15 +64,19 @@ class Sieve {
   private prose = false;
   calls = 0;
   done = false;
+  /** Calls to a `strict` tool whose arguments break its schema: held for a corrective turn. */
+  rejected: { problem: string; raw: string } | undefined;
 
   constructor(
     private readonly opts: ToolOptions,
     private readonly tools: Map<string, ToolSpec>,
+    /** A corrective turn's answer: only its calls count, its prose was said before. */
+    private readonly quiet = false,
   ) {}
 
   private text(out: Delta[], text: string): void {
     // After a call the model tends to invent its result: that is not sent.
-    if (!text || this.calls > 0) return;
+    if (!text || this.calls > 0 || this.quiet) return;
     if (/\S/.test(text)) this.prose = true;
     out.push({ content: text });
   }
@@ -170,12 +176,34 @@ class Sieve {
     return true;
   }
 
+  /** What is wrong with a strict tool's arguments, if anything. */
+  private strictProblem(calls: CallText[]): string | undefined {
+    for (const call of calls) {
+      const tool = this.tools.get(call.name)!;
+      if (!tool.strict || !tool.validate) continue;
+      const problem = schemaProblem(tool.validate, JSON.parse(call.arguments));
+      if (problem) return `the arguments of ${call.name} do not match its schema: ${problem}`;
+    }
+    return undefined;
+  }
+
+  private calls_(out: Delta[], calls: CallText[], raw: string): void {
+    const problem = this.strictProblem(calls);
+    if (problem) this.rejected ??= { problem, raw };
+    else this.emit(out, calls);
+  }
+
   private block(out: Delta[], closer: string): void {
     const calls = parseCalls(this.buf, this.tools);
-    if (calls) this.emit(out, calls);
+    if (calls) this.calls_(out, calls, `${this.raw()}${closer}`);
     else this.text(out, `${this.raw()}${closer}`);
     this.gap = '';
     this.lang = undefined;
+  }
+
+  /** A rejected call that no correction replaced stays text, like any block that is not a call. */
+  giveUp(out: Delta[]): void {
+    if (this.rejected && this.calls === 0) this.text(out, this.rejected.raw);
   }
 
   /** What is left at the end of the answer: a held answer, an unclosed block, held text. */
@@ -183,12 +211,12 @@ class Sieve {
     if (this.done) return;
     if (this.mode === 'bare') {
       const calls = parseCalls(this.buf, this.tools, true);
-      if (calls) this.emit(out, calls);
+      if (calls) this.calls_(out, calls, this.buf);
       else this.text(out, this.buf);
     } else if (this.mode === 'block') {
       // Models forget the closing tag: what is there may still be a whole call.
       const calls = this.lang !== undefined || this.opener !== FENCE ? parseCalls(this.buf, this.tools) : undefined;
-      if (calls) this.emit(out, calls);
+      if (calls) this.calls_(out, calls, this.raw());
       else this.text(out, this.raw());
     } else {
       this.text(out, this.buf);
@@ -202,27 +230,48 @@ class Sieve {
  * models use become `tool_calls` deltas (finish_reason `tool_calls`, or `function_call` for the
  * legacy API). Anything that does not parse as calls to offered tools stays text.
  */
-export function toolSieve(opts: ToolOptions): DeltaStage {
+export function toolSieve(opts: ToolOptions, corrector?: Corrector): DeltaStage {
   const tools = new Map(opts.tools.map((t) => [t.name, t]));
-  return async function* sieve(deltas, outcome) {
-    const sieve = new Sieve(opts, tools);
-    for await (const batch of deltas) {
-      const out: Delta[] = [];
-      for (const delta of batch) {
-        if (delta.content === undefined) out.push(delta);
-        else sieve.push(delta.content, out);
-        if (sieve.done) break;
+  return async function* sieveCalls(deltas, outcome) {
+    let sieve = new Sieve(opts, tools);
+    const first = sieve;
+    try {
+      yield* sift(deltas, sieve);
+      // A strict tool's arguments broke its schema: one corrective turn, whose calls replace it.
+      const retry = sieve.rejected && sieve.calls === 0 ? corrector?.retry(toolCorrection(sieve.rejected.problem)) : undefined;
+      if (retry) {
+        sieve = new Sieve(opts, tools, true);
+        yield* sift(retry, sieve);
       }
-      if (out.length > 0) yield out;
-      if (sieve.done) break;
+      if (sieve.calls === 0) {
+        const out: Delta[] = [];
+        first.giveUp(out);
+        if (out.length > 0) yield out;
+      }
+    } finally {
+      corrector?.dismiss();
     }
-    const out: Delta[] = [];
-    sieve.finish(out);
-    if (out.length > 0) yield out;
     if (sieve.calls > 0 && outcome.finishReason === 'stop') {
       outcome.finishReason = opts.legacy ? 'function_call' : 'tool_calls';
       // The upstream chat holds call markup, not the answer the client got.
       outcome.truncated = true;
     }
   };
+}
+
+/** Runs one upstream answer through a sieve. */
+async function* sift(deltas: AsyncIterable<Delta[]>, sieve: Sieve): AsyncGenerator<Delta[]> {
+  for await (const batch of deltas) {
+    const out: Delta[] = [];
+    for (const delta of batch) {
+      if (delta.content === undefined) out.push(delta);
+      else sieve.push(delta.content, out);
+      if (sieve.done) break;
+    }
+    if (out.length > 0) yield out;
+    if (sieve.done) break;
+  }
+  const out: Delta[] = [];
+  sieve.finish(out);
+  if (out.length > 0) yield out;
 }
