@@ -118,6 +118,8 @@ describe('tool calls', () => {
     assert.match(sent.text, /get_time/);
     assert.doesNotMatch(sent.text, /get_weather/);
     assert.match(sent.text, /must call get_time/);
+    const other = await ask('clock only, model disobeys #tool:own:get_weather:{"city":"Bonn"}', { tool_choice: { type: 'function', function: { name: 'get_time' } } });
+    assert.equal(other.choices[0]!.message.tool_calls, undefined, 'a call to a tool the choice excluded is not a call');
     const required = 'some tool, any';
     await ask(required, { tool_choice: 'required' });
     assert.match(s.emu.messages.find((m) => m.text.startsWith(required))!.text, /must call at least one tool/);

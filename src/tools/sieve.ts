@@ -231,7 +231,9 @@ class Sieve {
  * legacy API). Anything that does not parse as calls to offered tools stays text.
  */
 export function toolSieve(opts: ToolOptions, corrector?: Corrector): DeltaStage {
-  const tools = new Map(opts.tools.map((t) => [t.name, t]));
+  // A named tool_choice offers the model that tool alone: a call to another is not a call.
+  const named = typeof opts.choice === 'object' ? opts.choice.name : undefined;
+  const tools = new Map(opts.tools.filter((t) => !named || t.name === named).map((t) => [t.name, t]));
   return async function* sieveCalls(deltas, outcome) {
     let sieve = new Sieve(opts, tools);
     const first = sieve;
