@@ -92,8 +92,11 @@ export function startCompletion(
   turn: ConversationTurn,
 ): { deltas: AsyncIterable<Delta[]>; result: CompletionResult; meta: CompletionMeta } {
   const outcome = newOutcome();
-  // A strict tool or response_format: the answer is checked, with one correction in the same chat.
-  const checked = plan.format !== undefined || plan.tools?.tools.some((t) => t.strict) === true;
+  // A strict tool, a call that must come, or response_format: the answer is checked, with one
+  // correction in the same chat.
+  const tools = plan.tools && plan.tools.choice !== 'none' ? plan.tools : undefined;
+  const mustCall = tools !== undefined && tools.choice !== 'auto';
+  const checked = plan.format !== undefined || mustCall || tools?.tools.some((t) => t.strict) === true;
   const { keeping, corrector } = checked ? createCorrector(deps, creds, plan.message, signal, log, pooled) : { keeping: turn.keeping(plan.message), corrector: undefined };
   const meter = createUsageMeter(() => turn.sentText(plan.message.text) + (corrector?.sent() ?? ''));
   const events = runCompletion(deps, creds, plan.message, signal, log, pooled, keeping);

@@ -30,7 +30,7 @@ describe('tool options that cannot be honoured', () => {
   }
 });
 
-describe('strict tools', () => {
+describe('corrective turns for tool calls', () => {
   const s = suiteStack();
   const STRICT: Tool = {
     type: 'function',
@@ -75,6 +75,28 @@ describe('strict tools', () => {
     assert.equal(res.choices[0]!.message.tool_calls, undefined);
     assert.match(res.choices[0]!.message.content ?? '', /"city":7/);
     assert.equal(s.emu.messages.filter((m) => m.text.includes('tool call was not valid')).length > 0, true);
+  });
+
+  for (const choice of ['required', { type: 'function', function: { name: 'get_weather' } }] as const) {
+    test(`tool_choice ${JSON.stringify(choice)} and an answer without a call: one corrective turn brings the call`, async () => {
+      const prompt = `must call ${JSON.stringify(choice)} #tool-late:get_weather:{"city":"Baku"}`;
+      const res = await s.client().chat.completions.create({ model: 'step', messages: [{ role: 'user', content: prompt }], tools: [WEATHER], tool_choice: choice });
+      assert.equal(res.choices[0]!.finish_reason, 'tool_calls');
+      const call = res.choices[0]!.message.tool_calls![0]!;
+      assert.ok(call.type === 'function');
+      assert.deepEqual(JSON.parse(call.function.arguments), { city: 'Baku' });
+      const first = s.emu.messages.find((m) => m.text.startsWith(prompt))!;
+      const correction = s.emu.messages.find((m) => m.chatId === first.chatId && m.turn === 2)!;
+      assert.match(correction.text, /must call (a tool|get_weather)/);
+    });
+  }
+
+  test('tool_choice "auto" and an answer without a call: no corrective turn', async () => {
+    const prompt = 'auto, no call #tool-late:get_weather:{"city":"Baku"}';
+    const res = await s.client().chat.completions.create({ model: 'step', messages: [{ role: 'user', content: prompt }], tools: [WEATHER] });
+    assert.equal(res.choices[0]!.finish_reason, 'stop');
+    const first = s.emu.messages.find((m) => m.text.startsWith(prompt))!;
+    assert.equal(s.emu.messages.filter((m) => m.chatId === first.chatId).length, 1);
   });
 
   test('without strict, arguments that break the schema are passed on as the model wrote them', async () => {

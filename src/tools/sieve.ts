@@ -240,7 +240,10 @@ export function toolSieve(opts: ToolOptions, corrector?: Corrector): DeltaStage 
     try {
       yield* sift(deltas, sieve);
       // A strict tool's arguments broke its schema: one corrective turn, whose calls replace it.
-      const retry = sieve.rejected && sieve.calls === 0 ? corrector?.retry(toolCorrection(sieve.rejected.problem)) : undefined;
+      // No call although tool_choice demands one: one corrective turn too.
+      const missing = sieve.calls === 0 && !sieve.rejected && opts.choice !== 'auto' ? (named ?? 'a tool') : undefined;
+      const problem = sieve.calls === 0 ? (sieve.rejected?.problem ?? (missing && `the reply has no call, and it must call ${missing}`)) : undefined;
+      const retry = problem ? corrector?.retry(toolCorrection(problem)) : undefined;
       if (retry) {
         sieve = new Sieve(opts, tools, true);
         yield* sift(retry, sieve);
