@@ -187,7 +187,7 @@ class Sieve {
     return undefined;
   }
 
-  private calls_(out: Delta[], calls: CallText[], raw: string): void {
+  private accept(out: Delta[], calls: CallText[], raw: string): void {
     const problem = this.strictProblem(calls);
     if (problem) this.rejected ??= { problem, raw };
     else this.emit(out, calls);
@@ -195,7 +195,7 @@ class Sieve {
 
   private block(out: Delta[], closer: string): void {
     const calls = parseCalls(this.buf, this.tools);
-    if (calls) this.calls_(out, calls, `${this.raw()}${closer}`);
+    if (calls) this.accept(out, calls, `${this.raw()}${closer}`);
     else this.text(out, `${this.raw()}${closer}`);
     this.gap = '';
     this.lang = undefined;
@@ -211,12 +211,12 @@ class Sieve {
     if (this.done) return;
     if (this.mode === 'bare') {
       const calls = parseCalls(this.buf, this.tools, true);
-      if (calls) this.calls_(out, calls, this.buf);
+      if (calls) this.accept(out, calls, this.buf);
       else this.text(out, this.buf);
     } else if (this.mode === 'block') {
       // Models forget the closing tag: what is there may still be a whole call.
       const calls = this.lang !== undefined || this.opener !== FENCE ? parseCalls(this.buf, this.tools) : undefined;
-      if (calls) this.calls_(out, calls, this.raw());
+      if (calls) this.accept(out, calls, this.raw());
       else this.text(out, this.raw());
     } else {
       this.text(out, this.buf);
