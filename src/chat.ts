@@ -2,7 +2,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { AccountLease } from './accounts/scheduler.js';
 import type { ChatCompletionRequest } from '../schemas/chat.js';
 import { translateEvents, TokenCounter, type Delta, type ReasoningOutput } from './answer.js';
-import { runCompletion, type ChatKeeping, type CompletionDeps } from './completion.js';
+import { runCompletion, type CompletionDeps } from './completion.js';
 import type { ConversationTurn } from './conversations.js';
 import { newOutcome, runStages, type DeltaStage } from './delta-stages.js';
 import { BadRequestError } from './errors.js';
@@ -11,9 +11,10 @@ import { completionMeta, type CompletionMeta, type CompletionResult } from './op
 import { buildPrompt } from './prompt.js';
 import { stopStage } from './stop-sequences.js';
 import { createUsageMeter, maxTokensStage } from './token-usage.js';
-import { jsonFormatStage, type Corrector } from './tools/json-format.js';
+import { createCorrector } from './tools/correction.js';
+import { jsonFormatStage } from './tools/json-format.js';
 import { formatOptions, toolOptions } from './tools/options.js';
-import { formatCorrection, formatInstructions, toolInstructions } from './tools/prompt.js';
+import { formatInstructions, toolInstructions } from './tools/prompt.js';
 import { toolSieve } from './tools/sieve.js';
 import type { Credential, OutgoingMessage } from './upstream/types.js';
 
@@ -56,7 +57,9 @@ export function planCompletion(body: ChatCompletionRequest, opts: PlanOptions) {
     includeUsage: body.stream_options?.include_usage === true,
     meta: completionMeta(requested),
     /** Run in order over the client deltas, before usage is metered: the hook for answer filters. */
-    stages: tools && tools.choice !== 'none' ? [toolSieve(tools), ...stages] : stages,
+    stages,
+    /** Function calling asked for: the tool sieve goes first over the answer. */
+    tools,
     /** response_format asks for JSON: checked over the answer, with one corrective turn. */
     format,
     /** Tool and JSON turns run in a chat of their own: a kept chat would get the new turn without the instructions. */
@@ -91,49 +94,24 @@ export function startCompletion(
   initial?: AccountLease,
 ): { deltas: AsyncIterable<Delta[]>; result: CompletionResult; meta: CompletionMeta } {
   const outcome = newOutcome();
-  let correction = '';
-  const meter = createUsageMeter(() => turn.sentText(plan.message.text) + correction);
-  let corrector: Corrector | undefined;
-  let keeping: ChatKeeping = turn.keeping(plan.message);
-  if (plan.format) {
-    // The answer's chat is kept until the JSON is checked: a correction goes into the same chat.
-    let held: { cred: Credential; chatId: string } | undefined;
-    keeping = {
-      release(cred, chatId, complete) {
-        if (complete && !signal.aborted) held = { cred, chatId };
-        else deps.discardChat(cred, chatId);
-      },
-    };
-    corrector = {
-      retry(problem) {
-        const chat = held;
-        held = undefined;
-        if (!chat) return undefined;
-        const text = formatCorrection(problem);
-        correction = `\n${text}`;
-        const message: OutgoingMessage = { ...plan.message, text, attachments: [] };
-        delete message.prepareAttachments;
-        // Should the account be unusable now, a fresh chat gets the whole prompt and the correction.
-        const fallback: OutgoingMessage = { ...message, text: `${plan.message.text}\n\nuser: ${text}` };
-        const again = runCompletion(deps, creds, fallback, signal, log, pooled, {
-          continued: { ...chat, message },
-          release: (cred, chatId) => deps.discardChat(cred, chatId),
-        });
-        return translateEvents(again, new TokenCounter(), deps.reasoningOutput);
-      },
-      dismiss() {
-        if (held) deps.discardChat(held.cred, held.chatId);
-        held = undefined;
-      },
-    };
-  }
+  // A strict tool, a call that must come, or response_format: the answer is checked, with one
+  // correction in the same chat.
+  const tools = plan.tools && plan.tools.choice !== 'none' ? plan.tools : undefined;
+  const mustCall = tools !== undefined && tools.choice !== 'auto';
+  const checked = plan.format !== undefined || mustCall || tools?.tools.some((t) => t.strict) === true;
+  const { keeping, corrector } = checked ? createCorrector(deps, creds, plan.message, signal, log, pooled) : { keeping: turn.keeping(plan.message), corrector: undefined };
+  const meter = createUsageMeter(() => turn.sentText(plan.message.text) + (corrector?.sent() ?? ''));
   const events = runCompletion(deps, creds, plan.message, signal, log, pooled, keeping, initial);
   // The upstream withheld the answer (riskEvent): what came so far, then content_filter.
   const translated = translateEvents(events, new TokenCounter(), deps.reasoningOutput, () => {
     outcome.finishReason = 'content_filter';
     outcome.truncated = true;
   });
-  const formatStage = plan.format ? [jsonFormatStage(plan.format, plan.stream, corrector)] : [];
-  const deltas = runStages(translated, [...plan.stages, ...formatStage, meter.stage, settleStage(turn, meter.answer)], outcome);
+  const stages: DeltaStage[] = [];
+  // The JSON stage comes last and is the one to let the kept chat go.
+  if (plan.tools && plan.tools.choice !== 'none') stages.push(toolSieve(plan.tools, corrector && plan.format ? { ...corrector, dismiss: () => undefined } : corrector));
+  stages.push(...plan.stages);
+  if (plan.format) stages.push(jsonFormatStage(plan.format, plan.stream, corrector));
+  const deltas = runStages(translated, [...stages, meter.stage, settleStage(turn, meter.answer)], outcome);
   return { deltas, result: { outcome, usage: meter.usage }, meta: plan.meta };
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Ajv } from 'ajv';
+import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
 import { collectStream, suiteStack } from './helpers.js';
 
 const PERSON = {
@@ -64,6 +65,8 @@ describe('response_format', () => {
     const second = s.emu.messages.find((m) => m.chatId === first.chatId && m.turn === 2)!;
     assert.ok(second, 'the correction went into the same chat');
     assert.match(second.text, /no JSON/);
+    // Both messages sent upstream are prompt tokens.
+    assert.equal(res.usage!.prompt_tokens, countTokens(`${first.text}\n${second.text}`, { allowedSpecial: new Set(), disallowedSpecial: new Set() }));
   });
 
   test('no JSON even after the corrective turn is a 502 that says so, streamed or not', async () => {

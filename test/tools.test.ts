@@ -4,37 +4,9 @@ import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
 import type OpenAI from 'openai';
 import { answerFor, CALL_PROSE } from './emulator/index.js';
 import { collectStream, parseSse, suiteStack } from './helpers.js';
+import { MARKUP, streamedCalls, TIME, WEATHER, type Chunk } from './tool-fixtures.js';
 
-type Tool = OpenAI.Chat.Completions.ChatCompletionTool;
-type Chunk = OpenAI.Chat.Completions.ChatCompletionChunk;
-
-export const WEATHER: Tool = {
-  type: 'function',
-  function: {
-    name: 'get_weather',
-    description: 'Current weather of a city',
-    parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false },
-  },
-};
-export const TIME: Tool = {
-  type: 'function',
-  function: { name: 'get_time', description: 'Local time in a time zone', parameters: { type: 'object', properties: { zone: { type: 'string' } }, required: ['zone'] } },
-};
-const MARKUP = /<\/?tool_calls?>|```|"arguments"/;
 const tokens = (text: string) => countTokens(text, { allowedSpecial: new Set(), disallowedSpecial: new Set() });
-
-/** The tool calls of a stream, accumulated by index the way Dify and LangChain do. */
-function streamedCalls(chunks: Chunk[]) {
-  const calls: { id: string; name: string; arguments: string; firstHadAll: boolean }[] = [];
-  for (const chunk of chunks) {
-    for (const d of chunk.choices[0]?.delta.tool_calls ?? []) {
-      const call = calls[d.index];
-      if (!call) calls[d.index] = { id: d.id ?? '', name: d.function?.name ?? '', arguments: d.function?.arguments ?? '', firstHadAll: !!(d.id && d.type === 'function' && d.function?.name) };
-      else call.arguments += d.function?.arguments ?? '';
-    }
-  }
-  return calls;
-}
 
 describe('tool calls', () => {
   const s = suiteStack();
@@ -146,6 +118,8 @@ describe('tool calls', () => {
     assert.match(sent.text, /get_time/);
     assert.doesNotMatch(sent.text, /get_weather/);
     assert.match(sent.text, /must call get_time/);
+    const other = await ask('clock only, model disobeys #tool:own:get_weather:{"city":"Bonn"}', { tool_choice: { type: 'function', function: { name: 'get_time' } } });
+    assert.equal(other.choices[0]!.message.tool_calls, undefined, 'a call to a tool the choice excluded is not a call');
     const required = 'some tool, any';
     await ask(required, { tool_choice: 'required' });
     assert.match(s.emu.messages.find((m) => m.text.startsWith(required))!.text, /must call at least one tool/);
@@ -235,30 +209,4 @@ describe('tool calls', () => {
     assert.ok(answer && answer.length > 0);
     assert.match(s.emu.messages.at(-1)!.text, /result of get_weather \{"city":"Nairobi"\}:\n25C/);
   });
-});
-
-describe('tool options that cannot be honoured', () => {
-  const s = suiteStack();
-  const cases: [string, Record<string, unknown>, RegExp][] = [
-    ['a tool_choice naming a tool not offered', { tools: [WEATHER], tool_choice: { type: 'function', function: { name: 'nope' } } }, /tool_choice: "nope" is not one of the offered tools/],
-    ['an unknown tool_choice word', { tools: [WEATHER], tool_choice: 'sometimes' }, /tool_choice: "sometimes"/],
-    ['a tool of another type', { tools: [{ type: 'code_interpreter' }] }, /tools\[0\]\.type: "code_interpreter" is not supported/],
-    ['parameters that are not a JSON schema', { tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object', properties: 5 } } }] }, /tools\[0\]\.function\.parameters: not a valid JSON schema/],
-    ['two tools with one name', { tools: [WEATHER, WEATHER] }, /each tool needs its own name/],
-    ['a tool name with spaces', { tools: [{ type: 'function', function: { name: 'get weather' } }] }, /tools\[0\]\.function\.name/],
-    ['tool_choice required without tools', { tool_choice: 'required' }, /tool_choice: set without any tools/],
-    ['an unknown response_format type', { response_format: { type: 'yaml' } }, /response_format\.type: "yaml"/],
-    ['json_schema without a schema', { response_format: { type: 'json_schema', json_schema: { name: 'x' } } }, /response_format\.json_schema\.schema: required/],
-  ];
-  for (const [what, extra, message] of cases) {
-    test(`${what} is a 400 that says so, before any upstream chat`, async () => {
-      const before = s.emu.messages.length;
-      const res = await s.post({ model: 'step', messages: [{ role: 'user', content: 'hi' }], ...extra });
-      assert.equal(res.status, 400);
-      const body = (await res.json()) as { error: { message: string; type: string } };
-      assert.equal(body.error.type, 'invalid_request_error');
-      assert.match(body.error.message, message);
-      assert.equal(s.emu.messages.length, before);
-    });
-  }
 });

@@ -1,7 +1,9 @@
 import type { Delta } from '../answer.js';
 import type { DeltaStage } from '../delta-stages.js';
 import { InvalidJsonOutputError } from '../errors.js';
+import type { Corrector } from './correction.js';
 import type { FormatOptions } from './options.js';
+import { formatCorrection } from './prompt.js';
 import { parseLoose } from './parse-calls.js';
 import { schemaProblem } from './schema-check.js';
 
@@ -42,13 +44,6 @@ class JsonScanner {
     this.json += part;
     return part;
   }
-}
-
-/** Sends one corrective turn in the same upstream chat; undefined when that chat is gone. */
-export interface Corrector {
-  retry(problem: string): AsyncIterable<Delta[]> | undefined;
-  /** No correction needed: the kept chat goes. */
-  dismiss(): void;
 }
 
 function problemOf(format: FormatOptions, scanner: JsonScanner, stream: boolean): { problem?: string; value?: string } {
@@ -105,7 +100,7 @@ export function jsonFormatStage(format: FormatOptions, stream: boolean, correcto
           return;
         }
         if (stream && scanner.started) throw new InvalidJsonOutputError(problem);
-        const retry = corrected ? undefined : corrector?.retry(problem);
+        const retry = corrected ? undefined : corrector?.retry(formatCorrection(problem));
         if (!retry) throw new InvalidJsonOutputError(corrected ? `${problem}, also after a corrective turn` : problem);
         corrected = true;
         source = retry;

@@ -61,3 +61,8 @@ export function formatInstructions(format: FormatOptions): string {
 export function formatCorrection(problem: string): string {
   return `Your reply was not valid: ${problem}. Reply again with only the JSON, nothing else.`;
 }
+
+/** The correction sent in the same upstream chat when a strict tool's arguments broke its schema. */
+export function toolCorrection(problem: string): string {
+  return `Your tool call was not valid: ${problem}. Reply again with only the corrected ${CALLS_OPEN} block.`;
+}

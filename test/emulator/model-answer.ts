@@ -86,9 +86,25 @@ export function splitFrames(text: string): string[] {
   return frames;
 }
 
+/**
+ * `#tool-fix:<name>:<bad json>|<good json>`: a call with the bad arguments first, and with the good
+ * ones on a later turn of the same chat (the corrective turn a strict tool gets).
+ */
+function fixedCall(text: string, context: readonly string[] = []): CallDirective[] {
+  const later = context.length > 1;
+  const pattern = /#tool-fix:([\w-]+):(\{\S*?\})\|(\{\S*\})/;
+  const m = pattern.exec(text) ?? context.map((t) => pattern.exec(t)).find(Boolean);
+  if (text.includes('#answered')) return [];
+  if (m) return [{ format: 'own', name: m[1]!, args: later ? m[3]! : m[2]! }];
+  // `#tool-late:<name>:<json>`: no call at first (prose), the call on a later turn.
+  const late = /#tool-late:([\w-]+):(\{\S*\})/;
+  const l = late.exec(text) ?? context.map((t) => late.exec(t)).find(Boolean);
+  return l && later ? [{ format: 'own', name: l[1]!, args: l[2]! }] : [];
+}
+
 /** The frames of a scripted answer (calls or JSON), or undefined for an ordinary one. */
 export function scriptedFrames(text: string, context?: readonly string[]): string[] | undefined {
-  const calls = callDirectives(text);
+  const calls = [...callDirectives(text), ...fixedCall(text, context)];
   if (calls.length > 0) return splitFrames(callAnswer(calls));
   const json = jsonAnswer(text, context);
   return json === undefined ? undefined : splitFrames(json);
