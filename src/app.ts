@@ -17,6 +17,7 @@ import openapi from '../plugins/openapi.js';
 import ssePlugin from '../plugins/sse-reply.js';
 import tokenPoolPlugin from '../plugins/token-pool.js';
 import underPressure from '../plugins/under-pressure.js';
+import rateLimitPlugin from '../plugins/rate-limit.js';
 import upstreamPlugin from '../plugins/upstream-client.js';
 import chatCompletions from '../routes/chat-completions.js';
 import models from '../routes/models.js';
@@ -24,6 +25,15 @@ import root from '../routes/root.js';
 import token from '../routes/token.js';
 import type { Config } from './config.js';
 import { loggerOptions } from './logger.js';
+
+/** TRUST_PROXY as Fastify takes it: off, on, a hop count, or the proxies' addresses. */
+export function trustProxy(value: string): boolean | string | ((address: string, hop: number) => boolean) {
+  const v = value.trim().toLowerCase();
+  if (v === '' || v === 'false') return false;
+  if (v === 'true') return true;
+  if (/^\d+$/.test(v)) return (_address, hop) => hop < Number(v);
+  return value.trim();
+}
 
 export interface BuildOptions {
   /** Where logs go (tests capture them); default stdout (pretty when it is a terminal). */
@@ -44,7 +54,8 @@ export async function buildApp(config: Config, opts: BuildOptions = {}) {
   const app = Fastify({
     logger,
     bodyLimit: config.BODY_LIMIT_BYTES,
-    trustProxy: true,
+    // Off by default: trusting X-Forwarded-For from anyone would let a client pick its own IP (rate limits).
+    trustProxy: trustProxy(config.TRUST_PROXY),
     // Per-request "incoming/completed" lines only when debugging: at info they would dominate the log.
     logController: new LogController({ disableRequestLogging: config.LOG_LEVEL !== 'debug' && config.LOG_LEVEL !== 'trace' }),
     ajv: { customOptions: { coerceTypes: false } },
@@ -69,6 +80,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}) {
   await app.register(conversationsPlugin);
   await app.register(attachmentPlugin);
   await app.register(authPlugin);
+  await app.register(rateLimitPlugin);
   await app.register(modelCatalog);
   await app.register(ssePlugin);
   await app.register(jsonKeepAlive);
