@@ -19,6 +19,7 @@ import tokenPoolPlugin from '../plugins/token-pool.js';
 import underPressure from '../plugins/under-pressure.js';
 import rateLimitPlugin from '../plugins/rate-limit.js';
 import upstreamPlugin from '../plugins/upstream-client.js';
+import admin from '../routes/admin.js';
 import chatCompletions from '../routes/chat-completions.js';
 import models from '../routes/models.js';
 import root from '../routes/root.js';
@@ -92,6 +93,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}) {
   await app.register(models);
   await app.register(token);
   await app.register(chatCompletions);
+  await app.register(admin);
   await app.ready();
   return app;
 }

@@ -33,6 +33,9 @@ export const ContextLengthError = createError('STEP_CONTEXT_LENGTH_EXCEEDED', 'T
 /** The client closed the connection; nothing is sent back. */
 export const ClientGoneError = createError('STEP_CLIENT_GONE', 'client closed the connection', 499);
 
+export const AdminKeyError = createError('STEP_INVALID_ADMIN_KEY', 'The admin routes need Authorization: Bearer <ADMIN_KEY>', 401);
+export const UnknownAccountError = createError('STEP_UNKNOWN_ACCOUNT', 'No account of STEP_TOKENS has the id %s', 404);
+
 /** Cuts upstream-provided text down to something safe to show. */
 export function brief(text: unknown, max = 200): string {
   const s = typeof text === 'string' ? text : JSON.stringify(text) ?? '';

@@ -13,7 +13,7 @@ const bare = 'sk-bare-5f5f5f5f';
 function pool(pooled: { token: string }[], extra: Record<string, unknown> = {}) {
   return (emu: Emulator) => {
     pooled.push(emu.addAccount(), emu.addAccount());
-    return { STEP_TOKENS: pooled.map((a) => a.token).join(','), API_KEYS: `alice:${alice}, bob:${bob}, ${bare}`, ...extra };
+    return { STEP_TOKENS: pooled.map((a) => a.token).join(','), API_KEYS: `alice:${alice}, bob:${bob}, ${bare}`, ADMIN_KEY: 'admin-keys-suite', ...extra };
   };
 }
 
@@ -61,6 +61,19 @@ describe('named API keys in front of the server pool', () => {
     assert.equal(res.object, 'chat.completion');
   });
 
+  test('the admin status counts requests and tokens per key name, never showing a key', async () => {
+    const res = await fetch(`${s.baseUrl}/admin/accounts`, { headers: { authorization: 'Bearer admin-keys-suite' } });
+    const text = await res.text();
+    bodies.push(text);
+    const keys = (JSON.parse(text) as { keys: { name: string; requests: number; rateLimited: number; promptTokens: number; completionTokens: number }[] }).keys;
+    assert.deepEqual(keys.map((k) => k.name), ['alice', 'bob', 'key-3']);
+    const byName = new Map(keys.map((k) => [k.name, k]));
+    assert.equal(byName.get('alice')!.requests, 1);
+    assert.equal(byName.get('key-3')!.requests, 1);
+    assert.equal(byName.get('bob')!.requests, 0);
+    assert.ok(byName.get('alice')!.promptTokens > 0 && byName.get('alice')!.completionTokens > 0);
+  });
+
   test('no response body or log line holds a pool token or an API key', () => {
     assertNoSecrets(s, pooled, bodies);
   });
@@ -99,6 +112,9 @@ describe('RATE_LIMIT_MAX=5 with API keys', () => {
     assert.equal(body.error.code, 'rate_limited');
     assert.match(body.error.message, /API key alice/);
     await assert.rejects(client.chat.completions.create(ask('alice via the SDK')), OpenAI.RateLimitError);
+    const admin = await fetch(`${s.baseUrl}/admin/accounts`, { headers: { authorization: 'Bearer admin-keys-suite' } });
+    const alices = ((await admin.json()) as { keys: { name: string; rateLimited: number }[] }).keys.find((k) => k.name === 'alice')!;
+    assert.equal(alices.rateLimited, 2);
   });
 
   test('the limit is per key: another key from the same address still works', async () => {
