@@ -9,6 +9,7 @@ import configPlugin from '../plugins/config.js';
 import conversationsPlugin from '../plugins/conversations.js';
 import errorHandler from '../plugins/error-handler.js';
 import completionTrace from '../plugins/completion-trace.js';
+import drain from '../plugins/drain.js';
 import health from '../plugins/health.js';
 import jsonKeepAlive from '../plugins/json-keepalive.js';
 import metrics from '../plugins/metrics.js';
@@ -88,6 +89,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}) {
   await app.register(metrics);
   await app.register(completionTrace);
   await app.register(health);
+  await app.register(drain);
 
   await app.register(root, { demoToken: opts.demoToken });
   await app.register(models);
