@@ -218,3 +218,32 @@ describe('a dead pool account is re-checked in the background', () => {
     assert.ok(served.includes(dead.deviceId), 'the revived account answers some');
   });
 });
+
+describe('a cooling account waits out its back-off', () => {
+  const accounts: Account[] = [];
+  const s = suiteStack({
+    emulator: { fragment: false, frames: 4 },
+    config: (emu) => {
+      accounts.push(emu.addAccount());
+      emu.faultAccount(accounts[0]!.deviceId, { status: 503 });
+      return { STEP_TOKENS: accounts[0]!.token, API_KEYS: key, ACCOUNT_BACKOFF_MIN_MS: 120_000 };
+    },
+  });
+
+  test('with no usable pool account the answer is 503 with Retry-After, and the account is not tried again during its cool-down', async () => {
+    const [flaky] = accounts as [Account];
+    const statuses: number[] = [];
+    let retryAfter = '';
+    for (let i = 0; i < 5; i++) {
+      const res = await s.post(ask(`nobody healthy ${i}`), { authorization: `Bearer ${key}` });
+      statuses.push(res.status);
+      retryAfter = res.headers.get('retry-after') ?? '';
+      assert.equal(((await res.json()) as { error: { code: string } }).error.code, 'no_usable_token');
+    }
+    assert.deepEqual(statuses, [503, 503, 503, 503, 503]);
+    // The remaining cool-down, in whole seconds: most of the 120 s back-off.
+    assert.ok(Number(retryAfter) > 60 && Number(retryAfter) <= 120, `Retry-After ${retryAfter}`);
+    assert.equal(logins(s.emu, flaky.deviceId), 1);
+    s.emu.faultAccount(flaky.deviceId, undefined);
+  });
+});
