@@ -20,7 +20,7 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
   async function usableAccount(): Promise<boolean> {
     for (const cred of app.serverAccounts.tokens) {
       // A dead or cooling account is left to its re-check: probes must not hammer it.
-      if (app.accountHealth.state(cred.id) !== 'healthy') continue;
+      if (!app.accountHealth.eligible(cred.id)) continue;
       const ok = await app.tokenPool.withSession(cred, async () => true).catch((err: unknown) => {
         app.accountHealth.failed(cred.id, err);
         return false;

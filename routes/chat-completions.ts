@@ -4,6 +4,8 @@ import { ErrorResponses } from '../schemas/error.js';
 import { planCompletion, startCompletion } from '../src/chat.js';
 import { abortOnClose } from '../src/client-abort.js';
 import { callerKey, NO_CONVERSATION } from '../src/conversations.js';
+import { endOnShutdown } from '../src/drain.js';
+import { ShuttingDownError } from '../src/errors.js';
 import { collectCompletion, streamChunks } from '../src/openai-format.js';
 
 /** POST /v1/chat/completions, streaming (SSE) or not, as the body's `stream` says. */
@@ -40,20 +42,23 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (app) => {
           });
       // Whatever happens to the request, a chat it took out of keeping goes back or goes away.
       reply.raw.once('close', () => turn.finish(undefined));
-      const signal = abortOnClose(reply.raw);
+      // Upstream work stops when the client leaves, or when the shutdown grace is over.
+      const signal = AbortSignal.any([abortOnClose(reply.raw), app.shutdownSignal]);
       // Bad, forbidden, unreachable or oversized files fail here, before any upstream chat exists.
       const files = await app.attachments.prepare(request.body.messages, signal);
       reply.raw.once('close', () => void files.dispose());
       plan.message.prepareAttachments = files.upload;
       const pooled = request.credentials === app.serverAccounts.tokens;
       // Queued here, while the status can still say 429 or 503: a stream's 200 would leave first otherwise.
-      const initial = await app.scheduler.acquire(request.credentials, { pooled, signal });
+      const initial = await app.scheduler.acquire(request.credentials, { pooled, signal }).catch((err: unknown) => {
+        throw app.shutdownSignal.aborted ? new ShuttingDownError() : err;
+      });
       if (!initial) throw app.scheduler.noneUsable(request.credentials);
       // A completion whose stream never starts must not keep the account (release is idempotent).
       reply.raw.once('close', initial.release);
       const trace = app.traceCompletion(request, plan, pooled);
       const { deltas, result, meta } = startCompletion({ ...deps, onStarted: trace.started }, request.credentials, plan, signal, request.log, pooled, turn, initial);
-      const observed = trace.observe(deltas, result.usage);
+      const observed = trace.observe(endOnShutdown(deltas, app.shutdownSignal), result.usage);
       if (plan.stream) return reply.eventStream(streamChunks(observed, meta, result, plan.includeUsage));
       return reply.jsonKeepAlive(collectCompletion(observed, meta, result));
     },

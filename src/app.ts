@@ -9,6 +9,7 @@ import configPlugin from '../plugins/config.js';
 import conversationsPlugin from '../plugins/conversations.js';
 import errorHandler from '../plugins/error-handler.js';
 import completionTrace from '../plugins/completion-trace.js';
+import drain from '../plugins/drain.js';
 import health from '../plugins/health.js';
 import jsonKeepAlive from '../plugins/json-keepalive.js';
 import metrics from '../plugins/metrics.js';
@@ -17,13 +18,24 @@ import openapi from '../plugins/openapi.js';
 import ssePlugin from '../plugins/sse-reply.js';
 import tokenPoolPlugin from '../plugins/token-pool.js';
 import underPressure from '../plugins/under-pressure.js';
+import rateLimitPlugin from '../plugins/rate-limit.js';
 import upstreamPlugin from '../plugins/upstream-client.js';
+import admin from '../routes/admin.js';
 import chatCompletions from '../routes/chat-completions.js';
 import models from '../routes/models.js';
 import root from '../routes/root.js';
 import token from '../routes/token.js';
 import type { Config } from './config.js';
 import { loggerOptions } from './logger.js';
+
+/** TRUST_PROXY as Fastify takes it: off, on, a hop count, or the proxies' addresses. */
+export function trustProxy(value: string): boolean | string | ((address: string, hop: number) => boolean) {
+  const v = value.trim().toLowerCase();
+  if (v === '' || v === 'false') return false;
+  if (v === 'true') return true;
+  if (/^\d+$/.test(v)) return (_address, hop) => hop < Number(v);
+  return value.trim();
+}
 
 export interface BuildOptions {
   /** Where logs go (tests capture them); default stdout (pretty when it is a terminal). */
@@ -44,7 +56,8 @@ export async function buildApp(config: Config, opts: BuildOptions = {}) {
   const app = Fastify({
     logger,
     bodyLimit: config.BODY_LIMIT_BYTES,
-    trustProxy: true,
+    // Off by default: trusting X-Forwarded-For from anyone would let a client pick its own IP (rate limits).
+    trustProxy: trustProxy(config.TRUST_PROXY),
     // Per-request "incoming/completed" lines only when debugging: at info they would dominate the log.
     logController: new LogController({ disableRequestLogging: config.LOG_LEVEL !== 'debug' && config.LOG_LEVEL !== 'trace' }),
     ajv: { customOptions: { coerceTypes: false } },
@@ -69,17 +82,20 @@ export async function buildApp(config: Config, opts: BuildOptions = {}) {
   await app.register(conversationsPlugin);
   await app.register(attachmentPlugin);
   await app.register(authPlugin);
+  await app.register(rateLimitPlugin);
   await app.register(modelCatalog);
   await app.register(ssePlugin);
   await app.register(jsonKeepAlive);
   await app.register(metrics);
   await app.register(completionTrace);
   await app.register(health);
+  await app.register(drain);
 
   await app.register(root, { demoToken: opts.demoToken });
   await app.register(models);
   await app.register(token);
   await app.register(chatCompletions);
+  await app.register(admin);
   await app.ready();
   return app;
 }

@@ -2,7 +2,7 @@ import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 
 async function main(): Promise<void> {
-  let config;
+  let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig();
   } catch (err) {
@@ -18,9 +18,12 @@ async function main(): Promise<void> {
     process.once(signal, () => {
       if (closing) return;
       closing = true;
-      app.log.info({ signal }, 'shutting down: finishing open requests and upstream chat deletions');
-      const force = setTimeout(() => process.exit(1), 30_000).unref();
-      app.close().then(
+      app.log.info({ signal, graceMs: config.SHUTDOWN_GRACE_MS }, 'shutting down: finishing open requests and upstream chat deletions');
+      const force = setTimeout(() => process.exit(1), config.SHUTDOWN_GRACE_MS + 30_000).unref();
+      app
+        .drain(config.SHUTDOWN_GRACE_MS)
+        .then(() => app.close())
+        .then(
         () => {
           clearTimeout(force);
           process.exit(0);

@@ -81,8 +81,8 @@ export function maskedLabel(deviceId: string): string {
 
 /**
  * Health per account: healthy until a failure says otherwise; cooling with exponential back-off
- * (1 s doubling to 5 min by default) after transient failures, healthy again once the back-off has
- * passed (the next request tries it) and for good after a success; dead after a rejection until a
+ * (1 s doubling to 5 min by default) after transient failures, tried again by the next request
+ * once the back-off has passed and healthy after a success; dead after a rejection until a
  * re-check or a success revives it.
  */
 export function createAccountHealth(opts: HealthOptions = {}) {
@@ -105,12 +105,15 @@ export function createAccountHealth(opts: HealthOptions = {}) {
     return h;
   }
 
-  /** The account's state now (a cooling account whose back-off has passed counts as healthy). */
+  /** The account's state: a cooling account stays cooling until it succeeds again. */
   function state(id: string): AccountState {
+    return accounts.get(id)?.state ?? 'healthy';
+  }
+
+  /** Whether requests may use it: healthy, or cooling with its back-off over (the next request tries it). */
+  function eligible(id: string): boolean {
     const h = accounts.get(id);
-    if (!h) return 'healthy';
-    if (h.state === 'cooling' && h.until <= now()) return 'healthy';
-    return h.state;
+    return !h || h.state === 'healthy' || (h.state === 'cooling' && h.until <= now());
   }
 
   function used(id: string, deviceId: string): void {
@@ -187,7 +190,7 @@ export function createAccountHealth(opts: HealthOptions = {}) {
     };
   }
 
-  return { state, used, succeeded, failed, revived, nextRecovery, view, register: (id: string, deviceId: string) => void get(id, deviceId) };
+  return { state, eligible, used, succeeded, failed, revived, nextRecovery, view, register: (id: string, deviceId: string) => void get(id, deviceId) };
 }
 
 export type AccountHealth = ReturnType<typeof createAccountHealth>;

@@ -58,8 +58,8 @@ export function createScheduler(opts: SchedulerOptions) {
   /** The accounts worth trying, best tier only: healthy, else (client tokens only) cooling, then dead. */
   function tier(creds: Credential[], o: AcquireOptions): Credential[] {
     const open = creds.filter((c) => !o.exclude?.has(c.id));
-    const healthy = open.filter((c) => health.state(c.id) === 'healthy');
-    if (healthy.length > 0 || o.pooled) return healthy;
+    const usable = open.filter((c) => health.eligible(c.id));
+    if (usable.length > 0 || o.pooled) return usable;
     const cooling = open.filter((c) => health.state(c.id) === 'cooling');
     return cooling.length > 0 ? cooling : open;
   }
@@ -177,7 +177,7 @@ export function createScheduler(opts: SchedulerOptions) {
 
   /** The account itself, now, if it is free (and healthy, for the pool): a kept conversation's own. */
   function tryTake(cred: Credential, o: AcquireOptions): AccountLease | undefined {
-    if (o.pooled && health.state(cred.id) !== 'healthy') return undefined;
+    if (o.pooled && !health.eligible(cred.id)) return undefined;
     return free(cred.id) ? lease(cred) : undefined;
   }
 
