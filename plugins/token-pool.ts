@@ -23,7 +23,7 @@ export default fp(
       refreshMarginMs: config.TOKEN_REFRESH_MARGIN_MS,
       maxConcurrency: config.TOKEN_MAX_CONCURRENCY,
     });
-    const janitor = createChatJanitor(pool, app.upstream.dialect, app.log);
+    const janitor = createChatJanitor(pool, app.upstream.dialect, app.log, app.upstream.drift);
     app.decorate('tokenPool', pool);
     app.decorate('chatJanitor', janitor);
     app.decorate('serverAccounts', {

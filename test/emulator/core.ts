@@ -69,6 +69,7 @@ function resolveOptions(opts: EmulatorOptions): ResolvedOptions {
     uploadFailStatus: opts.uploadFailStatus ?? 0,
     tokensInBody: opts.tokensInBody ?? true,
     removedCalls: [...(opts.removedCalls ?? [])],
+    drift: opts.drift ?? false,
   };
 }
 

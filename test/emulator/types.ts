@@ -30,6 +30,8 @@ export interface EmulatorOptions {
   tokensInBody?: boolean;
   /** Calls (last path segment, e.g. `EnableSearch`, `GetChatConfig`) answered 404 as if renamed upstream, default none. */
   removedCalls?: string[];
+  /** Every answer drifts as with `#drift`, default false. */
+  drift?: boolean;
 }
 
 /** Counters, as tests and the control API see them. */
