@@ -29,7 +29,7 @@ export default fp(
       maxConcurrency: config.TOKEN_MAX_CONCURRENCY,
     });
     const journal = createFileJournal(config.DATA_DIR, app.log);
-    const janitor = createChatJanitor(pool, app.upstream.dialect, app.log, journal);
+    const janitor = createChatJanitor(pool, app.upstream.dialect, app.log, journal, app.upstream.drift);
     app.decorate('tokenPool', pool);
     app.decorate('chatJanitor', janitor);
     const apiKeys = parseApiKeys(config.API_KEYS);

@@ -95,6 +95,18 @@ describe(`npm run doctor (${DIALECT})`, () => {
     assert.ok(!out.includes(account.userToken));
   });
 
+  test('names the unknown event kinds a drifting stream carries, and still passes', async () => {
+    const account = emu.addAccount();
+    emu.configure({ drift: true });
+    try {
+      const { code, out } = await doctor(env, ['--token', account.token]);
+      assert.equal(code, 0, out);
+      assert.match(row(out, CALLS.send)[4]!, /unknown: futureEvent, shinyNewEvent/);
+    } finally {
+      emu.configure({ drift: false });
+    }
+  });
+
   test('a failing stream is named while the chat is still deleted', async () => {
     const account = emu.addAccount();
     emu.failNext('SendMessageStream', 500);

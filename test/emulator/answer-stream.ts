@@ -111,9 +111,10 @@ export async function sendFrames(
     if (frame === undefined) break;
     if (i > 0 && delayMs > 0) await stream.sleep(delayMs);
     await maybeNoise(stream, rng, events);
-    if (directives.drift && i < 2) for (const name of DRIFT_EVENTS) await events.send(stream, { [name]: { payload: { nested: [i] } } });
+    const drift = directives.drift || core.options.drift;
+    if (drift && i < 2) for (const name of DRIFT_EVENTS) await events.send(stream, { [name]: { payload: { nested: [i] } } });
     // Drift adds fields the gateway has never seen to a known event.
-    await events.send(stream, { textEvent: directives.drift ? { text: frame, renderHint: { style: 'markdown' }, seq: i } : { text: frame } });
+    await events.send(stream, { textEvent: drift ? { text: frame, renderHint: { style: 'markdown' }, seq: i } : { text: frame } });
     if (stream.open) msg.answer += frame;
   }
   return true;

@@ -72,6 +72,7 @@ function resolveOptions(opts: EmulatorOptions): ResolvedOptions {
     tokensInBody: opts.tokensInBody ?? true,
     removedCalls: [...(opts.removedCalls ?? [])],
     echoCredentials: opts.echoCredentials ?? false,
+    drift: opts.drift ?? false,
   };
 }
 

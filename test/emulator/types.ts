@@ -34,6 +34,8 @@ export interface EmulatorOptions {
   removedCalls?: string[];
   /** Error messages quote the request's credentials (bare tokens and Cookie header), as a careless upstream might; default false. */
   echoCredentials?: boolean;
+  /** Every answer drifts as with `#drift`, default false. */
+  drift?: boolean;
 }
 
 /** Counters, as tests and the control API see them. */
