@@ -43,6 +43,13 @@ export async function buildApp(config: Config, opts: BuildOptions = {}) {
   const app = Fastify({
     logger,
     bodyLimit: config.BODY_LIMIT_BYTES,
+    // A body trickling in at a byte a second is cut with 408. Node checks the deadline only every
+    // connectionsCheckingInterval (30 s by default), so that runs at most a second apart; and it
+    // enforces requestTimeout only when given to createServer, not set on the server afterwards.
+    requestTimeout: config.REQUEST_TIMEOUT_MS,
+    ...(config.REQUEST_TIMEOUT_MS > 0
+      ? { http: { requestTimeout: config.REQUEST_TIMEOUT_MS, connectionsCheckingInterval: Math.min(1000, config.REQUEST_TIMEOUT_MS) } }
+      : {}),
     trustProxy: true,
     // Per-request "incoming/completed" lines only when debugging: at info they would dominate the log.
     logController: new LogController({ disableRequestLogging: config.LOG_LEVEL !== 'debug' && config.LOG_LEVEL !== 'trace' }),

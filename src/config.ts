@@ -35,6 +35,7 @@ export const ConfigSchema = Type.Object({
   CONVERSATION_TTL_MS: Ms(600_000, 'a kept upstream chat is deleted after this much idleness'),
   CONVERSATION_MAX_KEPT: Type.Integer({ minimum: 0, default: 16, description: 'kept upstream chats per account, least recently used deleted first' }),
   SSE_KEEPALIVE_MS: Ms(15_000, 'comment line interval while the upstream is silent'),
+  REQUEST_TIMEOUT_MS: Ms(60_000, 'longest time to receive a whole request (headers and body); slower clients get 408; 0 = no limit'),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 64 * 1024 * 1024 }),
   CORS_ORIGIN: Type.String({ default: '*' }),
   ATTACHMENT_MAX_BYTES: Type.Integer({ minimum: 1, default: 100 * 1024 * 1024, description: 'largest attachment, enforced while streaming' }),
