@@ -24,6 +24,7 @@ export const ConfigSchema = Type.Object({
   UPSTREAM_CONNECT_TIMEOUT_MS: Ms(10_000, 'TCP/TLS connect timeout'),
   UPSTREAM_HEADERS_TIMEOUT_MS: Ms(60_000, 'wait for the upstream response headers'),
   UPSTREAM_BODY_TIMEOUT_MS: Ms(120_000, 'longest silence inside an upstream response body'),
+  UPSTREAM_ANSWER_TIMEOUT_MS: Ms(600_000, 'total time an upstream call or answer may take, however steadily it trickles; 0 = no limit'),
   ACCESS_TOKEN_TTL_MS: Ms(840_000, 'assumed access-token lifetime when the token carries no exp'),
   TOKEN_REFRESH_MARGIN_MS: Ms(60_000, 'refresh this long before an access token expires'),
   MAX_TOKENS_PER_REQUEST: Type.Integer({ minimum: 1, default: 64, description: 'tokens one bearer value may carry; more is a 400 before any upstream call' }),
