@@ -36,3 +36,33 @@ describe('an upstream answer that never completes ends at UPSTREAM_ANSWER_TIMEOU
     await s.settled();
   });
 });
+
+describe('an attachment origin that drips its bytes is cut off at ATTACHMENT_FETCH_TIMEOUT_MS', () => {
+  const s = suiteStack({ config: { ATTACHMENT_ALLOW_HOSTS: '127.0.0.1', ATTACHMENT_FETCH_TIMEOUT_MS: 1000, SSE_KEEPALIVE_MS: 200 } });
+  // One byte every 20 ms: never silent for the silence timeouts, a megabyte would take hours.
+  const dripping = () => ({
+    model: 'step',
+    messages: [{ role: 'user', content: [{ type: 'text', text: 'read this' }, { type: 'image_url', image_url: { url: `${s.emu.url}/files/big.bin?bytes=1000000&drip=20` } }] }],
+  });
+
+  test('a non-stream request gets a 400 naming the host, and no chat is created', async () => {
+    const chats = s.emu.stats().chatsCreated;
+    const res = await s.post(dripping());
+    assert.equal(res.status, 400);
+    const { error } = (await res.json()) as { error: { message: string; code: string } };
+    assert.equal(error.code, 'attachment_fetch');
+    assert.match(error.message, /127\.0\.0\.1.*timed out.*within 1000 ms/);
+    assert.equal(s.emu.stats().chatsCreated, chats);
+  });
+
+  test('a streaming request sees keep-alive comments while the file loads, then the error and [DONE]', async () => {
+    const res = await s.post({ ...dripping(), stream: true });
+    assert.equal(res.status, 200);
+    const { data, comments } = parseSse(await res.text());
+    assert.ok(comments.length > 0, 'keep-alive comments while the attachment was fetched');
+    assert.equal(data.at(-1), '[DONE]');
+    const { error } = JSON.parse(data.at(-2)!);
+    assert.equal(error.code, 'attachment_fetch');
+    assert.equal(error.type, 'invalid_request_error');
+  });
+});
