@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import { DEFAULT_MODELS } from './capy-models.js';
 import { mulberry32, randomSeed, type Rng } from './prng.js';
 import { numericId, type ConnectError } from './http-util.js';
@@ -62,6 +63,7 @@ function resolveOptions(opts: EmulatorOptions): ResolvedOptions {
     uploadProcessingMs: opts.uploadProcessingMs ?? 0,
     uploadFailStatus: opts.uploadFailStatus ?? 0,
     echoCredentials: opts.echoCredentials ?? false,
+    loginDelayMs: opts.loginDelayMs ?? 0,
   };
 }
 
@@ -90,6 +92,7 @@ export function accessTokenRaw(expiresAt: number, claims: object): string {
 function emptyCounters(): Omit<EmulatorStats, 'liveChats' | 'activeStreams'> {
   return {
     registerDevice: 0,
+    maxConcurrentLogins: 0,
     guestTokens: 0,
     chatsCreated: 0,
     chatsDeleted: 0,
@@ -119,6 +122,7 @@ export function createCore(initial: EmulatorOptions = {}) {
   const byRefreshToken = new Map<string, Account>();
   const activeStreams = new Set<object>();
   let counters = emptyCounters();
+  let loginsInFlight = 0;
   let idCounter = 0;
 
   function addAccount(deviceId?: string, userToken?: string) {
@@ -329,8 +333,13 @@ export function createCore(initial: EmulatorOptions = {}) {
     failNext,
     takeFailure,
     trackStream,
-    countRegisterDevice: (): void => {
+    /** Counts an access-token request, in progress until its response closes; waits loginDelayMs. */
+    countRegisterDevice: async (res: ServerResponse): Promise<void> => {
       counters.registerDevice++;
+      loginsInFlight++;
+      counters.maxConcurrentLogins = Math.max(counters.maxConcurrentLogins, loginsInFlight);
+      res.once('close', () => loginsInFlight--);
+      if (options.loginDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, options.loginDelayMs));
     },
     countGuestToken: (): void => {
       counters.guestTokens++;

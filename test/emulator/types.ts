@@ -26,6 +26,8 @@ export interface EmulatorOptions {
   uploadProcessingMs?: number;
   /** When not 0, the poll that would report an upload ready reports this failure status (12, 22, 59, 404), default 0. */
   uploadFailStatus?: number;
+  /** Each access-token request (RegisterDevice / RefreshToken) waits this long before answering, default 0. */
+  loginDelayMs?: number;
   /** Error messages quote the request's credentials (bare tokens and Cookie header), as a careless upstream might; default false. */
   echoCredentials?: boolean;
 }
@@ -34,6 +36,8 @@ export interface EmulatorOptions {
 export interface EmulatorStats {
   /** Access-token requests (yuewen RegisterDevice, capy RefreshToken), failed ones included. */
   registerDevice: number;
+  /** The most access-token requests ever in progress at once. */
+  maxConcurrentLogins: number;
   /** capy RefreshToken replies that carried a guest (`activated: false`) token. */
   guestTokens: number;
   chatsCreated: number;
