@@ -4,6 +4,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyServerOptions } from 'fastify';
 import attachmentPlugin from '../plugins/attachment-uploader.js';
 import authPlugin from '../plugins/auth.js';
+import bodyBudget from '../plugins/body-budget.js';
 import configPlugin from '../plugins/config.js';
 import conversationsPlugin from '../plugins/conversations.js';
 import errorHandler from '../plugins/error-handler.js';
@@ -59,6 +60,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}) {
   await app.register(configPlugin, { config });
   await app.register(errorHandler);
   await app.register(underPressure);
+  await app.register(bodyBudget);
   await app.register(sensible);
   // Before the routes: it documents every route registered after it.
   await app.register(openapi);

@@ -38,6 +38,7 @@ export const ConfigSchema = Type.Object({
   SSE_KEEPALIVE_MS: Ms(15_000, 'comment line interval while the upstream is silent'),
   REQUEST_TIMEOUT_MS: Ms(60_000, 'longest time to receive a whole request (headers and body); slower clients get 408; 0 = no limit'),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, default: 64 * 1024 * 1024 }),
+  BODY_BUDGET_BYTES: Type.Integer({ minimum: 0, default: 256 * 1024 * 1024, description: 'request body bytes held at once across requests; beyond it 503 with Retry-After; 0 = no limit' }),
   CORS_ORIGIN: Type.String({ default: '*' }),
   ATTACHMENT_MAX_BYTES: Type.Integer({ minimum: 1, default: 100 * 1024 * 1024, description: 'largest attachment, enforced while streaming' }),
   ATTACHMENT_MAX_COUNT: Type.Integer({ minimum: 0, default: 10, description: 'attachments per request' }),

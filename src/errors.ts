@@ -33,6 +33,8 @@ export const AttachmentForbiddenError = createError('STEP_ATTACHMENT_FORBIDDEN',
 export const AttachmentUploadError = createError('STEP_ATTACHMENT_UPLOAD', 'StepChat did not accept the attachment: %s', 502);
 /** The upstream says the prompt is longer than it takes: the client's problem, never retried on another account. */
 export const ContextLengthError = createError('STEP_CONTEXT_LENGTH_EXCEEDED', 'The prompt is too long for StepChat: %s', 400);
+/** The request bodies being received and held would exceed BODY_BUDGET_BYTES. */
+export const BodyBudgetError = createError('STEP_BODY_BUDGET_EXCEEDED', 'the service is receiving too many large requests; retry after the Retry-After seconds', 503);
 /** The client closed the connection; nothing is sent back. */
 export const ClientGoneError = createError('STEP_CLIENT_GONE', 'client closed the connection', 499);
 
