@@ -5,6 +5,7 @@ import Fastify, { LogController, type FastifyServerOptions } from 'fastify';
 import accountsPlugin from '../plugins/accounts.js';
 import attachmentPlugin from '../plugins/attachment-uploader.js';
 import authPlugin from '../plugins/auth.js';
+import bodyBudget from '../plugins/body-budget.js';
 import configPlugin from '../plugins/config.js';
 import conversationsPlugin from '../plugins/conversations.js';
 import errorHandler from '../plugins/error-handler.js';
@@ -56,6 +57,13 @@ export async function buildApp(config: Config, opts: BuildOptions = {}) {
   const app = Fastify({
     logger,
     bodyLimit: config.BODY_LIMIT_BYTES,
+    // A body trickling in at a byte a second is cut with 408. Node checks the deadline only every
+    // connectionsCheckingInterval (30 s by default), so that runs at most a second apart; and it
+    // enforces requestTimeout only when given to createServer, not set on the server afterwards.
+    requestTimeout: config.REQUEST_TIMEOUT_MS,
+    ...(config.REQUEST_TIMEOUT_MS > 0
+      ? { http: { requestTimeout: config.REQUEST_TIMEOUT_MS, connectionsCheckingInterval: Math.min(1000, config.REQUEST_TIMEOUT_MS) } }
+      : {}),
     // Off by default: trusting X-Forwarded-For from anyone would let a client pick its own IP (rate limits).
     trustProxy: trustProxy(config.TRUST_PROXY),
     // Per-request "incoming/completed" lines only when debugging: at info they would dominate the log.
@@ -66,6 +74,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}) {
   await app.register(configPlugin, { config });
   await app.register(errorHandler);
   await app.register(underPressure);
+  await app.register(bodyBudget);
   await app.register(sensible);
   // Before the routes: it documents every route registered after it.
   await app.register(openapi);

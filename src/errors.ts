@@ -35,6 +35,8 @@ export const AttachmentUploadError = createError('STEP_ATTACHMENT_UPLOAD', 'Step
 export const ContextLengthError = createError('STEP_CONTEXT_LENGTH_EXCEEDED', 'The prompt is too long for StepChat: %s', 400);
 /** The service is shutting down: new requests are refused, and answers still running at the end of the grace are cut. */
 export const ShuttingDownError = createError('STEP_SHUTTING_DOWN', 'The service is shutting down; retry on another instance', 503);
+/** The request bodies being received and held would exceed BODY_BUDGET_BYTES. */
+export const BodyBudgetError = createError('STEP_BODY_BUDGET_EXCEEDED', 'the service is receiving too many large requests; retry after the Retry-After seconds', 503);
 /** The client closed the connection; nothing is sent back. */
 export const ClientGoneError = createError('STEP_CLIENT_GONE', 'client closed the connection', 499);
 

@@ -13,6 +13,10 @@ export interface TokenPoolOptions {
   deadCooldownMs?: number;
   /** Idle entries kept at most (client-supplied tokens come and go). */
   maxEntries?: number;
+  /** Logins of accounts never seen working that run at once (made-up tokens must not flood the upstream). */
+  newLoginConcurrency?: number;
+  /** How long a never-working token the upstream rejected is answered 401 without a new login. */
+  rejectedTtlMs?: number;
   now?: () => number;
 }
 
@@ -25,6 +29,10 @@ interface Entry {
   refreshing?: Promise<Session>;
   deadUntil: number;
   lastUsed: number;
+  /** A login succeeded once (in this process, or a stored rotation says so). */
+  known: boolean;
+  /** Negative cache of a never-working token's rejection. */
+  rejected?: { until: number; message: string };
 }
 
 export interface Lease {
@@ -42,6 +50,8 @@ export function createTokenPool(opts: TokenPoolOptions) {
   const deadCooldownMs = opts.deadCooldownMs ?? 60_000;
   const maxEntries = opts.maxEntries ?? 10_000;
   const entries = new Map<string, Entry>();
+  const rejectedTtlMs = opts.rejectedTtlMs ?? 10_000;
+  const limitNew = slots(opts.newLoginConcurrency ?? 4);
   let turn = 0;
 
   function entry(cred: Credential): Entry {
@@ -50,7 +60,7 @@ export function createTokenPool(opts: TokenPoolOptions) {
       if (entries.size >= maxEntries) evictIdle();
       const stored = opts.store?.get(cred.id);
       const current = stored ? { ...cred, deviceId: stored.deviceId, secret: stored.secret, access: stored.access } : cred;
-      e = { cred, current, inflight: 0, deadUntil: 0, lastUsed: now() };
+      e = { cred, current, inflight: 0, deadUntil: 0, lastUsed: now(), known: stored !== undefined };
       entries.set(cred.id, e);
     }
     return e;
@@ -92,10 +102,11 @@ export function createTokenPool(opts: TokenPoolOptions) {
   function session(cred: Credential): Promise<Session> {
     const e = entry(cred);
     if (e.session && e.session.expiresAt - opts.refreshMarginMs > now()) return Promise.resolve(e.session);
+    if (e.rejected && e.rejected.until > now() && !e.refreshing) return Promise.reject(new TokenRejectedError(e.rejected.message));
     if (!e.refreshing) {
+      const login = () => opts.dialect.login(e.current);
       // Not tied to one caller's signal: other requests wait on the same refresh.
-      e.refreshing = opts.dialect
-        .login(e.current)
+      e.refreshing = (e.known ? login() : limitNew(login))
         .then(
           (s) => {
             // Keep the pair as the browser's cookie jar does: the next refresh presents `<access>...<refresh>`.
@@ -108,13 +119,17 @@ export function createTokenPool(opts: TokenPoolOptions) {
             }
             e.session = { ...s, account: cred.id };
             e.deadUntil = 0;
+            e.known = true;
+            e.rejected = undefined;
             return e.session;
           },
           (err) => {
             if (err instanceof TokenRejectedError) e.deadUntil = now() + deadCooldownMs;
             if (err instanceof UpstreamAuthError) {
               e.deadUntil = now() + deadCooldownMs;
-              throw new TokenRejectedError(err.message.replace(/^StepChat session rejected: /, ''));
+              const message = err.message.replace(/^StepChat session rejected: /, '');
+              if (!e.known) e.rejected = { until: now() + rejectedTtlMs, message };
+              throw new TokenRejectedError(message);
             }
             throw err;
           },
@@ -160,6 +175,7 @@ export function createTokenPool(opts: TokenPoolOptions) {
   async function check(cred: Credential): Promise<boolean> {
     const e = entry(cred);
     e.session = undefined;
+    e.rejected = undefined;
     try {
       await session(cred);
       return true;
@@ -179,3 +195,20 @@ export function createTokenPool(opts: TokenPoolOptions) {
 }
 
 export type TokenPool = ReturnType<typeof createTokenPool>;
+
+/** Runs at most `max` tasks at once; the rest wait in order (a slot passes straight to the next). */
+function slots(max: number) {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async function run<T>(task: () => Promise<T>): Promise<T> {
+    if (active < max) active++;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await task();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else active--;
+    }
+  };
+}

@@ -17,6 +17,7 @@ export function createUpstream(config: Config, log: DriftLog) {
     connectTimeoutMs: config.UPSTREAM_CONNECT_TIMEOUT_MS,
     headersTimeoutMs: config.UPSTREAM_HEADERS_TIMEOUT_MS,
     bodyTimeoutMs: config.UPSTREAM_BODY_TIMEOUT_MS,
+    answerTimeoutMs: config.UPSTREAM_ANSWER_TIMEOUT_MS,
   });
   const drift = createDrift(log);
   const dialect = chosen.create(http, { accessTtlMs: config.ACCESS_TOKEN_TTL_MS, drift });

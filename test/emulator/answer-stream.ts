@@ -119,3 +119,29 @@ export async function sendFrames(
   }
   return true;
 }
+
+/** How often the endless faults write: well inside any silence timeout, so only a total deadline ends them. */
+const ENDLESS_EVERY_MS = 50;
+
+/**
+ * The faults that never end on their own: `#fault:trickle-503` (a 503 whose error body drips a
+ * byte at a time) and `#fault:heartbeats` (a 200 stream of heartbeats only). True when one ran.
+ */
+export async function endlessFault(core: EmulatorCore, res: ServerResponse, directives: Directives, events: DialectEvents): Promise<boolean> {
+  if (directives.faults.has('trickle-503')) {
+    res.writeHead(503, { 'content-type': 'application/json' });
+    res.write('{"code":"unavailable","message":"');
+    while (!res.destroyed) {
+      res.write('.');
+      await new Promise((resolve) => setTimeout(resolve, ENDLESS_EVERY_MS));
+    }
+    return true;
+  }
+  if (!directives.faults.has('heartbeats')) return false;
+  const { stream } = openAnswerStream(core, res);
+  while (stream.open) {
+    await events.send(stream, { heartBeatEvent: {} });
+    await stream.sleep(ENDLESS_EVERY_MS);
+  }
+  return true;
+}

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import { DEFAULT_MODELS } from './capy-models.js';
 import { mulberry32, randomSeed, type Rng } from './prng.js';
 import { numericId, type ConnectError } from './http-util.js';
@@ -73,6 +74,7 @@ function resolveOptions(opts: EmulatorOptions): ResolvedOptions {
     removedCalls: [...(opts.removedCalls ?? [])],
     echoCredentials: opts.echoCredentials ?? false,
     drift: opts.drift ?? false,
+    loginDelayMs: opts.loginDelayMs ?? 0,
   };
 }
 
@@ -101,6 +103,7 @@ export function accessTokenRaw(expiresAt: number, claims: object): string {
 function emptyCounters(): Omit<EmulatorStats, 'liveChats' | 'activeStreams'> {
   return {
     registerDevice: 0,
+    maxConcurrentLogins: 0,
     guestTokens: 0,
     chatsCreated: 0,
     chatsDeleted: 0,
@@ -133,6 +136,7 @@ export function createCore(initial: EmulatorOptions = {}) {
   /** Per-device faults (faultAccount), kept across reset() like the accounts they belong to. */
   const accountFaults = new Map<string, AccountFault>();
   let counters = emptyCounters();
+  let loginsInFlight = 0;
   let idCounter = 0;
 
   function addAccount(deviceId?: string, userToken?: string) {
@@ -386,8 +390,13 @@ export function createCore(initial: EmulatorOptions = {}) {
     faultAccount,
     accountFault,
     trackStream,
-    countRegisterDevice: (): void => {
+    /** Counts an access-token request, in progress until its response closes; waits loginDelayMs. */
+    countRegisterDevice: async (res: ServerResponse): Promise<void> => {
       counters.registerDevice++;
+      loginsInFlight++;
+      counters.maxConcurrentLogins = Math.max(counters.maxConcurrentLogins, loginsInFlight);
+      res.once('close', () => loginsInFlight--);
+      if (options.loginDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, options.loginDelayMs));
     },
     countGuestToken: (): void => {
       counters.guestTokens++;

@@ -32,6 +32,8 @@ export interface EmulatorOptions {
   tokensInBody?: boolean;
   /** Calls (last path segment, e.g. `EnableSearch`, `GetChatConfig`) answered 404 as if renamed upstream, default none. */
   removedCalls?: string[];
+  /** Each access-token request (RegisterDevice / RefreshToken) waits this long before answering, default 0. */
+  loginDelayMs?: number;
   /** Error messages quote the request's credentials (bare tokens and Cookie header), as a careless upstream might; default false. */
   echoCredentials?: boolean;
   /** Every answer drifts as with `#drift`, default false. */
@@ -42,6 +44,8 @@ export interface EmulatorOptions {
 export interface EmulatorStats {
   /** Access-token requests (yuewen RegisterDevice, capy RefreshToken), failed ones included. */
   registerDevice: number;
+  /** The most access-token requests ever in progress at once. */
+  maxConcurrentLogins: number;
   /** capy RefreshToken replies that carried a guest (`activated: false`) token. */
   guestTokens: number;
   chatsCreated: number;

@@ -1,6 +1,6 @@
 import { answerFor, searchResultsFor } from './answer.js';
 import type { EmulatorCore } from './core.js';
-import { openAnswerStream, readStreamRequest, sendFrames, trailerOnly, type DialectEvents } from './answer-stream.js';
+import { endlessFault, openAnswerStream, readStreamRequest, sendFrames, trailerOnly, type DialectEvents } from './answer-stream.js';
 import { MAX_PROMPT_CHARS, PROMPT_TOO_LONG, sendSources, SIGN_IN_NEEDED } from './answer-stream.js';
 import { parseDirectives, type Directives } from './directives.js';
 import { withEcho } from './echo.js';
@@ -85,6 +85,7 @@ export function sendMessageStream(core: EmulatorCore): RouteHandler {
     if (!core.chatOwnedBy(parsed.chatId, account)) {
       return trailerOnly(core, res, { code: 'not_found', message: 'chat not found' });
     }
+    if (await endlessFault(core, res, directives, YUEWEN_EVENTS)) return;
     core.recordTurn(msg);
     msg.model = account.model ?? null;
     msg.searchEnabled = account.searchEnabled;
