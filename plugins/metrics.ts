@@ -14,7 +14,16 @@ const metricsPlugin: FastifyPluginAsyncTypebox = async (app) => {
   const metrics = createMetrics();
   app.decorate('metrics', metrics);
   instrumentDialect(app.upstream.dialect, metrics);
+  const redis = app.sharedRedis;
+  if (redis) {
+    metrics.registry.registerMetric(metrics.redisUp);
+    metrics.registry.registerMetric(metrics.redisErrors);
+  }
   metrics.onScrape(() => {
+    if (redis) {
+      metrics.redisUp.set(redis.up ? 1 : 0);
+      metrics.redisErrors.set(redis.stats().errors);
+    }
     metrics.chatsPendingDeletion.set(app.chatJanitor.stats().pending);
     metrics.accounts.set({ state: 'configured' }, app.serverAccounts.tokens.length);
     metrics.accounts.set({ state: 'known' }, app.tokenPool.stats().accounts);
@@ -43,4 +52,4 @@ const metricsPlugin: FastifyPluginAsyncTypebox = async (app) => {
 };
 
 /** Prometheus series (prom-client) at GET /metrics, optionally behind METRICS_KEY. */
-export default fp(metricsPlugin, { name: 'metrics', dependencies: ['config', 'upstream-client', 'token-pool'] });
+export default fp(metricsPlugin, { name: 'metrics', dependencies: ['config', 'upstream-client', 'token-pool', 'shared-state'] });
