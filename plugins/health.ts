@@ -36,9 +36,11 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
     if (app.serverAccounts.tokens.length > 0 && !(await usableAccount())) {
       return reply.code(503).send({ status: 'unavailable', reason: 'no usable StepChat account in STEP_TOKENS' });
     }
+    // Still serving, on local state: a balancer must not take every replica out for a Redis outage.
+    if (app.sharedRedis && !app.sharedRedis.up) return { status: 'degraded', reason: 'Redis unreachable: working on local state' };
     return { status: 'ready' };
   });
 };
 
 /** GET /healthz (the process answers) and GET /readyz (config loaded, an account usable, not draining). */
-export default fp(health, { name: 'health', dependencies: ['config', 'token-pool', 'accounts'] });
+export default fp(health, { name: 'health', dependencies: ['config', 'token-pool', 'accounts', 'shared-state'] });

@@ -16,6 +16,7 @@ import jsonKeepAlive from '../plugins/json-keepalive.js';
 import metrics from '../plugins/metrics.js';
 import modelCatalog from '../plugins/model-catalog.js';
 import openapi from '../plugins/openapi.js';
+import sharedState from '../plugins/shared-state.js';
 import ssePlugin from '../plugins/sse-reply.js';
 import tokenPoolPlugin from '../plugins/token-pool.js';
 import underPressure from '../plugins/under-pressure.js';
@@ -86,6 +87,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}) {
     maxAge: 86_400,
   });
   await app.register(upstreamPlugin);
+  await app.register(sharedState);
   await app.register(tokenPoolPlugin);
   await app.register(accountsPlugin);
   await app.register(conversationsPlugin);

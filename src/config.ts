@@ -1,6 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { describeConfigError, OpsConfigSchema } from './ops-config.js';
+import { SharedStateConfigSchema } from './shared-state/config.js';
 
 const Ms = (def: number, description: string) => Type.Integer({ minimum: 0, default: def, description });
 
@@ -60,6 +61,7 @@ export const ConfigSchema = Type.Object({
   ATTACHMENT_POLL_DEADLINE_MS: Ms(60_000, 'give up on an upload the upstream has not processed by then'),
   ATTACHMENT_GC_EVERY_BYTES: Type.Integer({ minimum: 0, default: 4 * 1024 * 1024, description: 'minor GC hint while relaying files; 0 = never' }),
   ...OpsConfigSchema.properties,
+  ...SharedStateConfigSchema.properties,
 });
 
 export type Config = Static<typeof ConfigSchema>;

@@ -51,6 +51,8 @@ export function createMetrics() {
       registers,
     }),
     toolCalls: new Counter({ name: `${PREFIX}tool_calls_total`, help: 'Tool calls returned to clients by model', labelNames: ['model'], registers }),
+    redisUp: new Gauge({ name: `${PREFIX}redis_up`, help: '1 while the Redis shared with other replicas answers, 0 while it does not (absent without REDIS_URL)', registers: [] }),
+    redisErrors: new Gauge({ name: `${PREFIX}redis_errors`, help: 'Redis commands and connections that failed, the service going on with local state', registers: [] }),
     /** Runs `read` before each scrape, to set gauges from state kept elsewhere. */
     onScrape(read: () => void): void {
       gaugeReaders.push(read);
