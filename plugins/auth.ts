@@ -17,7 +17,7 @@ export default fp(
   async (app) => {
     app.decorateRequest('credentials', null as unknown as Credential[]);
     app.decorate('authenticate', async function authenticate(request: FastifyRequest) {
-      request.credentials = resolveCredentials(request.headers.authorization, app.serverAccounts);
+      request.credentials = resolveCredentials(request.headers.authorization, app.serverAccounts, app.config.MAX_TOKENS_PER_REQUEST);
     });
   },
   { name: 'auth', dependencies: ['token-pool'] },

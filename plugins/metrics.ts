@@ -19,6 +19,7 @@ const metricsPlugin: FastifyPluginAsyncTypebox = async (app) => {
     metrics.registry.registerMetric(metrics.redisUp);
     metrics.registry.registerMetric(metrics.redisErrors);
   }
+  app.upstream.drift.onUnknownEvent((event) => metrics.unknownEvents.inc({ event }));
   metrics.onScrape(() => {
     if (redis) {
       metrics.redisUp.set(redis.up ? 1 : 0);

@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin';
 import type { Config } from '../src/config.js';
 import { CAPY_BASE_URL, createCapyDialect } from '../src/upstream/capy.js';
+import { createDrift, type DriftLog } from '../src/upstream/drift.js';
 import { createHttp } from '../src/upstream/http.js';
 import { createYuewenDialect, YUEWEN_BASE_URL } from '../src/upstream/yuewen.js';
 
@@ -10,7 +11,7 @@ const DIALECTS = {
 } satisfies Record<Config['STEP_DIALECT'], unknown>;
 
 /** The StepChat client: one undici dispatcher and the configured dialect on top of it. */
-export function createUpstream(config: Config) {
+export function createUpstream(config: Config, log: DriftLog) {
   const chosen = DIALECTS[config.STEP_DIALECT];
   const http = createHttp({
     baseUrl: config.STEP_BASE_URL || chosen.baseUrl,
@@ -18,8 +19,9 @@ export function createUpstream(config: Config) {
     headersTimeoutMs: config.UPSTREAM_HEADERS_TIMEOUT_MS,
     bodyTimeoutMs: config.UPSTREAM_BODY_TIMEOUT_MS,
   });
-  const dialect = chosen.create(http, { accessTtlMs: config.ACCESS_TOKEN_TTL_MS });
-  return { http, dialect };
+  const drift = createDrift(log);
+  const dialect = chosen.create(http, { accessTtlMs: config.ACCESS_TOKEN_TTL_MS, drift });
+  return { http, dialect, drift };
 }
 
 declare module 'fastify' {
@@ -30,7 +32,7 @@ declare module 'fastify' {
 
 export default fp(
   async (app) => {
-    const upstream = createUpstream(app.config);
+    const upstream = createUpstream(app.config, app.log);
     app.decorate('upstream', upstream);
     // Runs after the token pool's onClose (hooks run in reverse), so pending chat deletions finish first.
     app.addHook('onClose', async () => {

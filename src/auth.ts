@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import { parseCredential, splitList } from './credentials.js';
-import { InvalidApiKeyError, MalformedTokenError, MissingTokenError } from './errors.js';
+import { InvalidApiKeyError, MalformedTokenError, MissingTokenError, TooManyTokensError } from './errors.js';
 import type { Credential } from './upstream/types.js';
 
 export interface ServerAccounts {
@@ -36,10 +36,15 @@ export function parseCredentialList(text: string): Credential[] {
  * Which StepChat accounts a request may use: the tokens in its bearer value, or, when it brings
  * none, the server-side pool (guarded by API_KEYS when those are set).
  */
-export function resolveCredentials(authorization: string | undefined, server: ServerAccounts): Credential[] {
+export function resolveCredentials(authorization: string | undefined, server: ServerAccounts, maxTokens = Infinity): Credential[] {
   const match = /^Bearer\s+(.+)$/i.exec(authorization?.trim() ?? '');
   const value = match?.[1]?.trim() ?? '';
-  if (value.includes('@')) return parseCredentialList(value);
+  if (value.includes('@')) {
+    // Each token may cost an upstream login: a value with thousands of them is refused unread.
+    const count = splitList(value).length;
+    if (count > maxTokens) throw new TooManyTokensError(`at most ${maxTokens} tokens per request, got ${count} (more accounts belong in STEP_TOKENS)`);
+    return parseCredentialList(value);
+  }
   if (server.tokens.length > 0) {
     if (server.apiKeys.length === 0) return server.tokens;
     if (!value) throw new MissingTokenError();

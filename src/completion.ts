@@ -86,7 +86,9 @@ export async function* runCompletion(
       // Nothing was sent yet: another account may do.
       const accountProblem = err instanceof TokenRejectedError || err instanceof UpstreamRateLimitError;
       if (accountProblem) deps.onAccountFailed?.(cred);
-      if (accountProblem && (chatId === undefined || (resuming && !streaming)) && i < order.length - 1) {
+      // A rejected account never answered, so even a chat already created can be left for another one.
+      const retryable = chatId === undefined || (!streaming && (resuming || err instanceof TokenRejectedError));
+      if (accountProblem && retryable && i < order.length - 1) {
         log.warn({ account: cred.id, code: (err as { code?: string }).code }, 'account unusable; trying the next one');
         continue;
       }

@@ -27,6 +27,7 @@ export const ConfigSchema = Type.Object({
   UPSTREAM_BODY_TIMEOUT_MS: Ms(120_000, 'longest silence inside an upstream response body'),
   ACCESS_TOKEN_TTL_MS: Ms(840_000, 'assumed access-token lifetime when the token carries no exp'),
   TOKEN_REFRESH_MARGIN_MS: Ms(60_000, 'refresh this long before an access token expires'),
+  MAX_TOKENS_PER_REQUEST: Type.Integer({ minimum: 1, default: 64, description: 'tokens one bearer value may carry; more is a 400 before any upstream call' }),
   TOKEN_MAX_CONCURRENCY: Type.Integer({ minimum: 0, default: 0, description: '0 = unlimited' }),
   CONVERSATION_MODE: Type.Union([Type.Literal('auto'), Type.Literal('id'), Type.Literal('off')], {
     default: 'auto',

@@ -14,13 +14,16 @@ export function parseCredential(text: string): Credential | undefined {
   const secret = text.slice(at + 1).trim();
   if (!deviceId || !secret || /[\s;,]/.test(deviceId) || /[\s;,]/.test(secret)) return undefined;
   const id = fingerprint(`${deviceId}@${secret}`);
-  // The browser's whole cookie value `<access>...<refresh>`: the refresh token is the part after the last `...`.
-  const first = secret.indexOf('...');
-  if (first < 0) return { deviceId, secret, id };
-  const access = secret.slice(0, first);
-  const refresh = secret.slice(secret.lastIndexOf('...') + 3);
+  const { access, refresh } = splitOasisPair(secret);
   if (!refresh) return undefined;
   return { deviceId, secret: refresh, ...(access ? { access } : {}), id };
+}
+
+/** The browser's cookie value `<access>...<refresh>`: the refresh token is the part after the last `...`; a bare value is a refresh token. */
+export function splitOasisPair(value: string): { access: string; refresh: string } {
+  const first = value.indexOf('...');
+  if (first < 0) return { access: '', refresh: value };
+  return { access: value.slice(0, first), refresh: value.slice(value.lastIndexOf('...') + 3) };
 }
 
 /** Splits a comma-separated list, dropping empty entries. */

@@ -1,4 +1,5 @@
 import type { ErrorBody } from '../schemas/error.js';
+import { scrubSecrets } from './scrub.js';
 
 export interface ErrorReply {
   status: number;
@@ -50,6 +51,10 @@ export function toErrorReply(err: Error & { statusCode?: number; code?: string; 
     code = 'internal_error';
     message = 'Internal server error';
   }
+
+  // Last line of defence: messages that quote upstream text never carry a credential out, in the
+  // body or in the log lines built from it.
+  message = scrubSecrets(message);
 
   // Retrying cannot fix a bad request or a bad key; tell the openai SDKs not to.
   if (status < 500 && status !== 408 && status !== 409 && status !== 429) headers['x-should-retry'] = 'false';

@@ -1,4 +1,5 @@
 import createError from '@fastify/error';
+import { scrubSecrets } from './scrub.js';
 
 /**
  * Domain errors, created once. Each carries an HTTP status; the error handler maps them to the
@@ -11,6 +12,8 @@ export const MissingTokenError = createError(
   401,
 );
 export const MalformedTokenError = createError('STEP_MALFORMED_TOKEN', '%s', 401);
+/** More comma-joined tokens in one bearer value than MAX_TOKENS_PER_REQUEST: refused before any login. */
+export const TooManyTokensError = createError('STEP_TOO_MANY_TOKENS', '%s', 400);
 export const InvalidApiKeyError = createError('STEP_INVALID_API_KEY', 'Invalid API key', 401);
 export const TokenRejectedError = createError('STEP_TOKEN_REJECTED', 'StepChat rejected the token: %s', 401);
 export const TokensBusyError = createError('STEP_TOKENS_BUSY', 'Every StepChat token is busy; retry shortly', 429);
@@ -33,8 +36,11 @@ export const ContextLengthError = createError('STEP_CONTEXT_LENGTH_EXCEEDED', 'T
 /** The client closed the connection; nothing is sent back. */
 export const ClientGoneError = createError('STEP_CLIENT_GONE', 'client closed the connection', 499);
 
-/** Cuts upstream-provided text down to something safe to show. */
-export function brief(text: unknown, max = 200): string {
-  const s = typeof text === 'string' ? text : JSON.stringify(text) ?? '';
+/**
+ * Upstream-provided text made safe to show: credentials scrubbed (the given `secrets`, cookies,
+ * JWTs, opaque tokens; see scrub.ts), then cut to `max` characters.
+ */
+export function brief(text: unknown, max = 200, secrets: Iterable<string | undefined> = []): string {
+  const s = scrubSecrets(typeof text === 'string' ? text : (JSON.stringify(text) ?? ''), secrets);
   return s.length > max ? `${s.slice(0, max)}…` : s;
 }

@@ -43,6 +43,12 @@ export function createMetrics() {
     }),
     accounts: new Gauge({ name: `${PREFIX}accounts`, help: 'StepChat accounts known to the service by state', labelNames: ['state'], registers }),
     tokens: new Counter({ name: `${PREFIX}tokens_total`, help: 'Estimated tokens by kind (prompt, completion) and model', labelNames: ['kind', 'model'], registers }),
+    unknownEvents: new Counter({
+      name: `${PREFIX}upstream_unknown_events_total`,
+      help: 'Upstream stream events of a kind the service does not know (ignored), by event name',
+      labelNames: ['event'],
+      registers,
+    }),
     toolCalls: new Counter({ name: `${PREFIX}tool_calls_total`, help: 'Tool calls returned to clients by model', labelNames: ['model'], registers }),
     redisUp: new Gauge({ name: `${PREFIX}redis_up`, help: '1 while the Redis shared with other replicas answers, 0 while it does not (absent without REDIS_URL)', registers: [] }),
     redisErrors: new Gauge({ name: `${PREFIX}redis_errors`, help: 'Redis commands and connections that failed, the service going on with local state', registers: [] }),

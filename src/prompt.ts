@@ -6,6 +6,8 @@ export interface AttachmentSource {
   kind: 'image' | 'file';
   url: string;
   filename?: string;
+  /** Given as `file.file_data`, which may be bare base64 (Dify); URL fields must be URLs. */
+  inline?: boolean;
 }
 
 const KNOWN_PARTS = new Set(['text', 'image_url', 'file']);
@@ -51,7 +53,7 @@ export function messageAttachments(content: ChatMessage['content']): AttachmentS
     } else if (part.type === 'file') {
       const p = part as { file_url?: { url: string }; file?: { file_data?: string; filename?: string } };
       if (p.file_url?.url) out.push({ kind: 'file', url: p.file_url.url });
-      else if (p.file?.file_data) out.push({ kind: 'file', url: p.file.file_data, filename: p.file.filename });
+      else if (p.file?.file_data) out.push({ kind: 'file', url: p.file.file_data, filename: p.file.filename, inline: true });
     }
   }
   return out;

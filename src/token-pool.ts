@@ -54,7 +54,7 @@ export function createTokenPool(opts: TokenPoolOptions) {
     if (!e) {
       if (entries.size >= maxEntries) evictIdle();
       const stored = opts.store?.get(cred.id);
-      const current = stored ? { ...cred, secret: stored.secret, access: stored.access } : cred;
+      const current = stored ? { ...cred, deviceId: stored.deviceId, secret: stored.secret, access: stored.access } : cred;
       e = { cred, current, inflight: 0, deadUntil: 0, lastUsed: now() };
       entries.set(cred.id, e);
     }
@@ -109,9 +109,10 @@ export function createTokenPool(opts: TokenPoolOptions) {
   /** The session another replica refreshed, when it is valid and not the one the upstream just refused. */
   function adopt(cred: Credential, e: Entry, jar: SharedJar | undefined): Session | undefined {
     if (!jar) return undefined;
-    if (jar.secret !== e.current.secret || jar.access !== e.current.access) {
-      e.current = { ...e.current, secret: jar.secret, ...(jar.access ? { access: jar.access } : {}) };
-      opts.store?.set(cred.id, cred.deviceId, jar.secret, jar.access);
+    const deviceId = jar.deviceId ?? e.current.deviceId;
+    if (jar.secret !== e.current.secret || jar.access !== e.current.access || deviceId !== e.current.deviceId) {
+      e.current = { ...e.current, deviceId, secret: jar.secret, ...(jar.access ? { access: jar.access } : {}) };
+      opts.store?.set(cred.id, deviceId, jar.secret, jar.access);
     }
     const s = jar.session;
     if (!s || s.expiresAt - opts.refreshMarginMs <= now() || (s.access !== undefined && s.access === e.staleAccess)) return undefined;
@@ -128,7 +129,7 @@ export function createTokenPool(opts: TokenPoolOptions) {
       const fresh = adopt(cred, e, await share.get(cred.id));
       if (fresh) return fresh;
       const s = await login(cred, e);
-      await commit({ secret: e.current.secret, ...(e.current.access ? { access: e.current.access } : {}), session: { headers: s.headers, expiresAt: s.expiresAt, ...(s.access ? { access: s.access } : {}) } });
+      await commit({ deviceId: e.current.deviceId, secret: e.current.secret, ...(e.current.access ? { access: e.current.access } : {}), session: { headers: s.headers, expiresAt: s.expiresAt, ...(s.access ? { access: s.access } : {}) } });
       return s;
     });
   }
@@ -139,16 +140,19 @@ export function createTokenPool(opts: TokenPoolOptions) {
       .then(
         (s) => {
           // Keep the pair as the browser's cookie jar does: the next refresh presents `<access>...<refresh>`.
+          // A new device id (Set-Cookie Oasis-Webid) is replaced together with the tokens.
           const secret = s.rotatedSecret ?? e.current.secret;
-          if (secret !== e.current.secret || s.access !== e.current.access) {
-            e.current = { ...e.current, secret, access: s.access };
-            opts.store?.set(cred.id, cred.deviceId, secret, s.access);
+          const deviceId = s.deviceId ?? e.current.deviceId;
+          if (secret !== e.current.secret || s.access !== e.current.access || deviceId !== e.current.deviceId) {
+            e.current = { ...e.current, deviceId, secret, access: s.access };
+            opts.store?.set(cred.id, deviceId, secret, s.access);
           }
           e.session = { ...s, account: cred.id };
           e.deadUntil = 0;
           return e.session;
         },
         (err) => {
+          if (err instanceof TokenRejectedError) e.deadUntil = now() + deadCooldownMs;
           if (err instanceof UpstreamAuthError) {
             e.deadUntil = now() + deadCooldownMs;
             throw new TokenRejectedError(err.message.replace(/^StepChat session rejected: /, ''));
@@ -171,6 +175,8 @@ export function createTokenPool(opts: TokenPoolOptions) {
     try {
       return await call(first);
     } catch (err) {
+      // The upstream said the account itself is unusable (e.g. signed out): tried last for a while.
+      if (err instanceof TokenRejectedError) entry(cred).deadUntil = now() + deadCooldownMs;
       if (!(err instanceof UpstreamAuthError)) throw err;
       invalidate(cred, first);
       const second = await session(cred);

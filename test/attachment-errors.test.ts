@@ -1,12 +1,13 @@
+// @dialect yuewen
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, afterEach, before, describe, test } from 'node:test';
+import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import OpenAI from 'openai';
 import { FILE_FIXTURES, yuewenUploads } from './emulator/index.js';
-import { startStack, waitFor, type Stack } from './helpers.js';
+import { postAbortable, startStack, waitFor, type Stack } from './helpers.js';
 
 type Part = OpenAI.Chat.Completions.ChatCompletionContentPart;
 
@@ -35,9 +36,12 @@ describe('attachment failures are OpenAI-shaped errors and leave no upstream cha
       },
     });
   });
+  beforeEach(() => {
+    chatsBefore = s.emu.stats().chatsCreated;
+  });
   afterEach(async () => {
     await s.settled();
-    assert.equal(s.emu.stats().chatsCreated, chatsBefore, 'no upstream chat was even created');
+    assert.equal(s.emu.stats().chatsCreated, chatsBefore, 'no call of the test created an upstream chat, not even later');
     assert.equal(s.emu.stats().liveChats, 0);
     assert.deepEqual(await readdir(tmp), [], 'no temporary file is left');
     s.emu.configure({ uploadProcessingMs: 0, uploadFailStatus: 0 });
@@ -47,10 +51,17 @@ describe('attachment failures are OpenAI-shaped errors and leave no upstream cha
     await rm(tmp, { recursive: true, force: true });
   });
 
-  /** Posts one user message with `parts`; checks status, shape and code; returns the message. */
+  /** Runs one failing call and checks that it created no upstream chat (the after-hook sees only the last call). */
+  async function noChatFrom<T>(call: () => Promise<T>): Promise<T> {
+    const before = s.emu.stats().chatsCreated;
+    const result = await call();
+    assert.equal(s.emu.stats().chatsCreated, before, 'this call created no upstream chat');
+    return result;
+  }
+
+  /** Posts one user message with `parts`; checks status, shape and code, and that no chat was created; returns the message. */
   async function expectError(parts: unknown[], status: number, code: string, stream = false): Promise<string> {
-    chatsBefore = s.emu.stats().chatsCreated;
-    const res = await s.post({ model: 'step', stream, messages: [{ role: 'user', content: [{ type: 'text', text: 'read this' }, ...parts] }] });
+    const res = await noChatFrom(() => s.post({ model: 'step', stream, messages: [{ role: 'user', content: [{ type: 'text', text: 'read this' }, ...parts] }] }));
     assert.equal(res.status, status);
     assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
     const { error } = (await res.json()) as { error: { message: string; type: string; param: unknown; code: string } };
@@ -63,9 +74,8 @@ describe('attachment failures are OpenAI-shaped errors and leave no upstream cha
   const image = (url: string) => ({ type: 'image_url', image_url: { url } });
 
   test('bad base64 in a data URL is a 400 the SDK raises as BadRequestError', async () => {
-    chatsBefore = s.emu.stats().chatsCreated;
     const parts: Part[] = [{ type: 'text', text: 'see' }, { type: 'image_url', image_url: { url: 'data:image/png;base64,iVBOR*w0K!!' } }];
-    await assert.rejects(s.client().chat.completions.create({ model: 'step', messages: [{ role: 'user', content: parts }] }), OpenAI.BadRequestError);
+    await noChatFrom(() => assert.rejects(s.client().chat.completions.create({ model: 'step', messages: [{ role: 'user', content: parts }] }), OpenAI.BadRequestError));
     assert.match(await expectError([image('data:image/png;base64,iVBOR*w0K!!')], 400, 'attachment_invalid'), /base64/);
   });
 
@@ -138,24 +148,20 @@ describe('attachment failures are OpenAI-shaped errors and leave no upstream cha
   });
 
   test('a client that leaves while its file is processed stops the polling and no chat is created', async () => {
-    chatsBefore = s.emu.stats().chatsCreated;
     s.emu.configure({ uploadProcessingMs: 5000 });
     const uploads = s.emu.uploads.length;
     const leave = new AbortController();
-    const pending = fetch(`${s.baseUrl}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${s.token}` },
-      body: JSON.stringify({ model: 'step', messages: [{ role: 'user', content: [{ type: 'text', text: 'read' }, file(`${s.emu.url}/files/big.pdf?bytes=200000&chunked`)] }] }),
-      signal: leave.signal,
-    }).catch(() => undefined);
+    const body = { model: 'step', messages: [{ role: 'user', content: [{ type: 'text', text: 'read' }, file(`${s.emu.url}/files/big.pdf?bytes=200000&chunked`)] }] };
+    const pending = postAbortable(s, body, leave.signal);
     await waitFor(() => s.emu.uploads.length > uploads && yuewenUploads(s.emu.uploads).at(-1)!.polls.length > 0, 'the upload is being polled');
+    const atAbort = yuewenUploads(s.emu.uploads).at(-1)!.polls.length;
     leave.abort();
     await pending;
-    // Both looks fall before the 300 ms poll deadline, when polls every 50 ms would go on.
-    await sleep(50);
-    const polls = yuewenUploads(s.emu.uploads).at(-1)!.polls.length;
-    await sleep(150);
-    assert.equal(yuewenUploads(s.emu.uploads).at(-1)!.polls.length, polls, 'no poll after the client left');
+    // Past the 300 ms poll deadline: polling that went on (every 50 ms at most) would have polled
+    // several times more; one poll already on the wire when the client left may still land.
+    await sleep(600);
+    const later = yuewenUploads(s.emu.uploads).at(-1)!.polls.length;
+    assert.ok(later - atAbort <= 1, `${later - atAbort} polls after the client left`);
   });
 
   test('one failing attachment fails the request and the others are not left half-done', async () => {

@@ -1,3 +1,4 @@
+// @dialect yuewen
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { answerFor } from './emulator/index.js';
+import { answerFor, FILE_FIXTURES } from './emulator/index.js';
 import { collectStream, DIALECT, parseSse, suiteStack } from './helpers.js';
 
 /** The answer a client should see for an emulator answer with markers: `[n]` for web markers. */
@@ -83,9 +83,13 @@ describe('chat completions against the emulator', () => {
 
   test('without include_usage no usage chunk is sent', async () => {
     const res = await s.post({ model: 'step', messages: [{ role: 'user', content: 'no usage' }], stream: true });
+    assert.equal(res.status, 200);
     const { data } = parseSse(await res.text());
+    assert.equal(data.at(-1), '[DONE]');
     const chunks = data.slice(0, -1).map((d) => JSON.parse(d));
-    assert.ok(chunks.every((c) => c.choices.length === 1 && !('usage' in c)));
+    assert.ok(chunks.length > 2, 'a role chunk, content and a finish chunk');
+    assert.ok(chunks.every((c) => c.choices.length === 1 && !('usage' in c)), 'no chunk carries usage');
+    assert.equal(chunks.map((c) => c.choices[0].delta.content ?? '').join(''), answerFor('no usage').join(''));
   });
 
   test('Dify credential validation (max_tokens 5, no stream) gets a chat.completion', async () => {
@@ -143,17 +147,44 @@ describe('chat completions against the emulator', () => {
     assert.match(content, /\[1\]/);
   });
 
-  test('every upstream call carries the headers the web app sends', async () => {
-    const seen = s.emu.requests.filter((r) => /SendMessageStream|ChatStream/.test(r.path));
-    assert.ok(seen.length > 0);
-    const h = seen.at(-1)!.headers;
-    assert.equal(h['oasis-appid'], '10200');
-    assert.equal(h['oasis-platform'], 'web');
-    assert.equal(h['connect-protocol-version'], '1');
-    assert.equal(h['oasis-webid'], s.token.split('@')[0]);
-    assert.match(String(h['user-agent']), /Mozilla/);
-    assert.match(String(h.cookie), /Oasis-Token=.+\.\.\..+/);
-    if (DIALECT === 'capy') assert.equal(h['oasis-language'], 'zh');
-    else assert.equal(h['oasis-mode'], '2');
+  test('every kind of upstream call carries the full header set the web app sends', async () => {
+    const from = s.emu.requests.length;
+    // One of each call kind: a refresh (access tokens expired), chat, upload, stream, delete, models.
+    s.emu.expireAccessTokens();
+    const pixel = `data:image/png;base64,${FILE_FIXTURES['pixel.png']!.bytes.toString('base64')}`;
+    await s.client().chat.completions.create({
+      model: 'step',
+      messages: [{ role: 'user', content: [{ type: 'text', text: 'headers' }, { type: 'image_url', image_url: { url: pixel } }] }],
+    });
+    assert.equal((await fetch(`${s.baseUrl}/v1/models`, { headers: { authorization: `Bearer ${s.token}` } })).status, 200);
+    await s.settled();
+    const calls = [...s.emu.requests.slice(0, 1), ...s.emu.requests.slice(from)].filter((r) => !r.path.startsWith('/files/'));
+    const kinds = new Set(calls.map((r) => r.path.split('/').at(-1)));
+    const wanted = DIALECT === 'capy'
+      ? ['RefreshToken', 'CreateChatSession', 'image', 'ChatStream', 'DeleteChatSession', 'GetChatConfig']
+      : ['RegisterDevice', 'CreateChat', 'storage', 'GetFileStatus', 'SendMessageStream', 'DelChat'];
+    for (const kind of wanted) assert.ok(kinds.has(kind), `a ${kind} call was made (saw ${[...kinds].join(', ')})`);
+    assert.ok(calls.filter((r) => /RefreshToken|RegisterDevice/.test(r.path)).length >= 2, 'the first login and a refresh');
+    const deviceId = s.token.split('@')[0];
+    for (const [i, { path, headers: h }] of calls.entries()) {
+      const expect = (name: string, value: string) => assert.equal(h[name], value, `${name} on ${path}`);
+      expect('oasis-appid', '10200');
+      expect('oasis-platform', 'web');
+      expect('connect-protocol-version', '1');
+      expect('x-waf-client-type', 'fetch_sdk');
+      expect('oasis-webid', deviceId!);
+      expect('origin', s.emu.url);
+      expect('referer', `${s.emu.url}/`);
+      if (DIALECT === 'capy') {
+        expect('oasis-language', 'zh');
+        expect('canary', 'false');
+      } else {
+        expect('oasis-mode', '2');
+      }
+      assert.match(String(h['user-agent']), /^Mozilla\/5\.0 \((Windows|Macintosh|X11)/, `user-agent on ${path}`);
+      assert.match(String(h.cookie), new RegExp(`(^|; )Oasis-Webid=${deviceId}(;|$)`), `Oasis-Webid cookie on ${path}`);
+      // The first login may present the bare user token; every later call presents the pair.
+      if (i > 0) assert.match(String(h.cookie), /(^|; )Oasis-Token=[^;]+\.\.\.[^;]+/, `Oasis-Token pair on ${path}`);
+    }
   });
 });

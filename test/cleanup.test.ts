@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { suiteStack, waitFor } from './helpers.js';
+import { postAbortable, suiteStack, waitFor } from './helpers.js';
 
 const ask = (content: string, stream = false) => ({ model: 'step', stream, messages: [{ role: 'user' as const, content }] });
 
@@ -22,12 +22,7 @@ describe('every upstream chat is deleted and abandoned work stops', () => {
   test('a non-streaming client that disconnects stops the upstream stream too', async () => {
     const controller = new AbortController();
     const started = s.emu.stats().streamsStarted;
-    const pending = fetch(`${s.baseUrl}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${s.token}` },
-      body: JSON.stringify(ask('wait #fault:stall')),
-      signal: controller.signal,
-    }).catch(() => undefined);
+    const pending = postAbortable(s, ask('wait #fault:stall'), controller.signal);
     await waitFor(() => s.emu.stats().streamsStarted > started, 'upstream stream started');
     const aborted = s.emu.stats().streamsAborted;
     const t0 = Date.now();
@@ -45,18 +40,14 @@ describe('every upstream chat is deleted and abandoned work stops', () => {
     for (const [i, fault] of kinds.entries()) {
       for (const stream of [false, true]) runs.push(s.post(ask(`mixed ${i} ${fault}`, stream)).then((r) => r.text()).catch(() => ''));
     }
-    // client aborts in both modes
+    // Client aborts in both modes, once the upstream got the message: an abort before CreateChat
+    // would rightly create no chat, so a clock would make the count below a race.
     for (const stream of [false, true]) {
       const c = new AbortController();
-      runs.push(
-        fetch(`${s.baseUrl}/v1/chat/completions`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json', authorization: `Bearer ${s.token}` },
-          body: JSON.stringify(ask('abort me #fault:stall', stream)),
-          signal: c.signal,
-        }).then((r) => r.text()).catch(() => ''),
-      );
-      setTimeout(() => c.abort(), 100);
+      const text = `abort me ${stream ? 'streamed' : 'whole'} #fault:stall`;
+      runs.push(postAbortable(s, ask(text, stream), c.signal));
+      await waitFor(() => s.emu.messages.some((m) => m.text.includes(text)), `the upstream got "${text}"`);
+      c.abort();
     }
     await Promise.all(runs);
     assert.equal(s.emu.stats().chatsCreated - created, 12);

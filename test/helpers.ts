@@ -59,6 +59,9 @@ export async function startStack(
       DATA_DIR: dataDir,
       // Suites expect every chat deleted after its completion; conversation suites ask for auto or id.
       CONVERSATION_MODE: 'off',
+      // A loaded 2-core machine lags the event loop past the 1 s default and would shed a suite's
+      // requests; load shedding has its own suite (ops.test.ts), which sets a threshold.
+      PRESSURE_MAX_EVENT_LOOP_DELAY_MS: 0,
       ...(typeof opts.config === 'function' ? opts.config(emu) : opts.config),
     },
   );
@@ -132,6 +135,21 @@ export function suiteStack(opts: Parameters<typeof startStack>[0] = {}): Stack {
       return Reflect.get(current, key);
     },
   });
+}
+
+/**
+ * POST /v1/chat/completions that the caller aborts with `signal` (a client leaving); resolves with
+ * the body text read so far, '' once aborted, and never rejects.
+ */
+export function postAbortable(stack: Pick<Stack, 'baseUrl' | 'token'>, body: unknown, signal: AbortSignal, token = stack.token): Promise<string> {
+  return fetch(`${stack.baseUrl}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify(body),
+    signal,
+  })
+    .then((r) => r.text())
+    .catch(() => '');
 }
 
 /** Polls `check` until it holds (or fails after `ms`). */

@@ -6,7 +6,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { suiteStack, waitFor } from './helpers.js';
+import { answerFor } from './emulator/index.js';
+import { parseSse, suiteStack, waitFor } from './helpers.js';
 
 const NGINX = process.env.NGINX_PATH ?? '/usr/sbin/nginx';
 
@@ -92,14 +93,16 @@ http {
     const text = await res.text();
     assert.match(text, /^: keep-alive/m);
     assert.ok(text.trimEnd().endsWith('data: [DONE]'), text.slice(-200));
-    assert.match(text, /"content":"/);
+    const { data } = parseSse(text);
+    const content = data.slice(0, -1).map((d) => JSON.parse(d).choices[0].delta.content ?? '').join('');
+    assert.equal(content, answerFor('quiet start #slow:2500').join(''));
   });
 
   test('a non-stream answer slower than proxy_read_timeout survives with NONSTREAM_KEEPALIVE_MS', async () => {
     const res = await post({ model: 'step', messages: [{ role: 'user', content: 'slow json #slow:2500' }] });
     assert.equal(res.status, 200);
     const body = JSON.parse(await res.text()) as { choices: Array<{ message: { content: string } }> };
-    assert.ok(body.choices[0]!.message.content.length > 0);
+    assert.equal(body.choices[0]!.message.content, answerFor('slow json #slow:2500').join(''));
   });
 
   test('errors keep their status and OpenAI body through nginx', async () => {

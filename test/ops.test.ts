@@ -4,6 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { loadConfig } from '../src/config.js';
 import { DOCUMENTED } from '../plugins/openapi.js';
+import { answerFor } from './emulator/index.js';
 import { startStack, suiteStack, waitFor } from './helpers.js';
 
 const metricValue = (text: string, series: string): number => {
@@ -169,9 +170,9 @@ describe('long non-stream answers (NONSTREAM_KEEPALIVE_MS)', () => {
     const text = await res.text();
     assert.match(text, /^ {2,}\{/, 'spaces before the JSON');
     const body = JSON.parse(text) as { choices: Array<{ message: { content: string } }> };
-    assert.ok(body.choices[0]!.message.content.length > 0);
+    assert.equal(body.choices[0]!.message.content, answerFor('slow one #slow:1200').join(''));
     const viaSdk = await s.client().chat.completions.create({ model: 'step', messages: [{ role: 'user', content: 'slow sdk #slow:600' }] });
-    assert.ok(viaSdk.choices[0]!.message.content);
+    assert.equal(viaSdk.choices[0]!.message.content, answerFor('slow sdk #slow:600').join(''));
   });
 
   test('a failure after the early 200 is the error body, and a fast answer is unchanged', async () => {
@@ -181,7 +182,9 @@ describe('long non-stream answers (NONSTREAM_KEEPALIVE_MS)', () => {
     assert.ok(body.error?.message);
     const fast = await s.post({ model: 'step', messages: [{ role: 'user', content: 'fast' }] });
     assert.equal(fast.status, 200);
-    assert.match(await fast.text(), /^\{/);
+    const fastText = await fast.text();
+    assert.match(fastText, /^\{/);
+    assert.equal((JSON.parse(fastText) as { choices: Array<{ message: { content: string } }> }).choices[0]!.message.content, answerFor('fast').join(''));
   });
 });
 

@@ -51,6 +51,8 @@ function complete(port: number, token: string, content: string): Promise<{ statu
       },
     );
     req.on('error', rej);
+    // A hung request must fail the test with a reason, not time the whole test out.
+    req.setTimeout(30_000, () => req.destroy(new Error(`no answer in 30 s to ${content}`)));
     req.end(body);
   });
 }
@@ -94,8 +96,16 @@ describe('pm2 runs the service from ecosystem.config.cjs', () => {
     await emu?.close();
   });
 
-  test('start, answer, reload with no failed request, logs, stop', { timeout: 120_000 }, async () => {
+  test('start, answer, reload with no failed request, logs, stop', { timeout: 150_000 }, async (t) => {
+    let passed = false;
     await pm2('start', 'ecosystem.config.cjs');
+    t.after(() => {
+      // On failure, what pm2 and the service said is the first thing to read.
+      if (passed) return;
+      for (const f of ['out.log', 'err.log']) {
+        if (existsSync(join(home, f))) console.error(`--- pm2 ${f} ---\n${readFileSync(join(home, f), 'utf8').slice(-4000)}`);
+      }
+    });
     // Ready when it answers: pm2 reports "online" before the port is bound.
     let first: { status: number; text: string } | undefined;
     for (let i = 0; i < 100 && !first; i++) {
@@ -115,7 +125,7 @@ describe('pm2 runs the service from ecosystem.config.cjs', () => {
     const results: { status: number; text: string; prompt: string }[] = [];
     const errors: unknown[] = [];
     const client = async (n: number) => {
-      for (let i = 0; reloading || i < 2; i++) {
+      for (let i = 0; (reloading && i < 200) || i < 2; i++) {
         const prompt = `reload ${n}-${i}`;
         try {
           results.push({ ...(await complete(port, token, prompt)), prompt });
@@ -153,5 +163,6 @@ describe('pm2 runs the service from ecosystem.config.cjs', () => {
     const { stdout: stopped } = await pm2('jlist');
     assert.equal((JSON.parse(stopped) as { pm2_env: { status: string } }[])[0]?.pm2_env.status, 'stopped');
     await assert.rejects(complete(port, token, 'after stop'), 'nothing listens after pm2 stop');
+    passed = true;
   });
 });

@@ -1,3 +1,4 @@
+// @dialect yuewen
 import assert from 'node:assert/strict';
 import type { LookupAddress } from 'node:dns';
 import { after, before, describe, test } from 'node:test';

@@ -2,18 +2,21 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { answerFor } from './emulator/index.js';
-import { parseSse, suiteStack, waitFor } from './helpers.js';
+import { parseSse, postAbortable, suiteStack, waitFor } from './helpers.js';
 
 const ask = (content: string, stream = true) => ({ model: 'step', stream, messages: [{ role: 'user' as const, content }] });
 
 describe('keep-alive while the upstream is silent', () => {
-  const s = suiteStack({ config: { SSE_KEEPALIVE_MS: 100 }, emulator: { slowMs: 450 } });
+  const s = suiteStack({ config: { SSE_KEEPALIVE_MS: 100 }, emulator: { slowMs: 1500 } });
 
   test('a slow upstream gets headers and ": keep-alive" comments, then the full answer', async () => {
-    const started = Date.now();
+    const asked = s.emu.messages.length;
+    const completed = s.emu.stats().streamsCompleted;
     const res = await s.post(ask('slow start #fault:slow'));
     assert.equal(res.status, 200);
-    assert.ok(Date.now() - started < 400, 'headers were sent before the upstream answered');
+    // What the emulator recorded, not a clock: when the headers arrive it has streamed nothing yet.
+    assert.ok(s.emu.messages.slice(asked).every((m) => m.answer === ''), 'headers were sent before the upstream answered');
+    assert.equal(s.emu.stats().streamsCompleted, completed, 'the upstream stream is still held back');
     const { data, comments } = parseSse(await res.text());
     assert.ok(comments.length >= 2, `got ${comments.length} keep-alive comments`);
     assert.ok(comments.every((c) => c === ': keep-alive'));
@@ -24,9 +27,12 @@ describe('keep-alive while the upstream is silent', () => {
 
   test('silence between frames is filled with keep-alive comments too', async () => {
     const res = await s.post(ask('pauses #delay:250 #len:3'));
+    assert.equal(res.status, 200);
     const { data, comments } = parseSse(await res.text());
     assert.ok(comments.length >= 2);
     assert.equal(data.at(-1), '[DONE]');
+    const text = data.slice(0, -1).map((d) => JSON.parse(d).choices[0].delta.content ?? '').join('');
+    assert.equal(text, answerFor('pauses #delay:250 #len:3').join(''));
   });
 });
 
@@ -35,12 +41,7 @@ describe('per-account concurrency limit', () => {
 
   test('when every account is busy the answer is 429 with Retry-After, and the SDK raises RateLimitError', async () => {
     const busy = new AbortController();
-    const first = fetch(`${s.baseUrl}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${s.token}` },
-      body: JSON.stringify(ask('hold the account #fault:stall')),
-      signal: busy.signal,
-    }).then((r) => r.text()).catch(() => '');
+    const first = postAbortable(s, ask('hold the account #fault:stall'), busy.signal);
     await waitFor(() => s.emu.stats().activeStreams === 1, 'first stream open');
     const res = await s.post(ask('second', false));
     assert.equal(res.status, 429);

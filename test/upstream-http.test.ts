@@ -6,6 +6,7 @@ import { setImmediate as turn } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import { encodeEnvelope, FLAG_END_STREAM } from '../src/connect-codec.js';
 import { createHttp, type Http } from '../src/upstream/http.js';
+import { waitFor } from './helpers.js';
 
 // The upstream client's two call shapes (createHttp().stream and .unary) over real HTTP, against
 // a bare server whose replies each test shapes: what arrives, what fails, and what the client's
@@ -100,14 +101,15 @@ test('a consumer that stops reading stops the upstream too: the server is held b
   const it = await open();
   const first = await it.next();
   assert.equal(first.done, false);
+  await waitFor(() => blocked, 'the server to feel backpressure');
+  // Time in which a client that buffered everything would take megabytes more.
   await new Promise((r) => setTimeout(r, 500));
-  assert.ok(blocked, 'the server never felt backpressure');
   assert.ok(written < 16 * 1024 * 1024, `the client let ${written} bytes pile up`);
   await it.return?.();
 });
 
 test('abandoning the stream closes the upstream connection', async () => {
-  let closed: Promise<unknown> = Promise.resolve();
+  let closed: Promise<unknown> | undefined;
   handler = (req, res) => {
     closed = once(res, 'close');
     res.writeHead(200, { 'content-type': 'application/connect+json' });
@@ -117,6 +119,7 @@ test('abandoning the stream closes the upstream connection', async () => {
   const it = await open();
   assert.deepEqual((await it.next()).value?.[0]?.data, { textEvent: { text: 'first' } });
   await it.return?.();
+  assert.ok(closed, 'the upstream handler ran');
   await closed;
 });
 
@@ -174,14 +177,18 @@ test('unary failures map to domain errors: Connect codes, non-JSON, oversized an
 });
 
 test('a unary call whose client leaves is aborted as ClientGone', async () => {
-  let closed: Promise<unknown> = Promise.resolve();
+  let closed: Promise<unknown> | undefined;
+  let arrived: () => void = () => undefined;
+  const handlerRan = new Promise<void>((resolve) => (arrived = resolve));
   handler = (_req, res) => {
     closed = once(res, 'close');
+    arrived();
   };
   const ac = new AbortController();
   const pending = call(ac.signal);
-  await new Promise((r) => setTimeout(r, 50));
+  await handlerRan; // the call is on the upstream when the client leaves
   ac.abort();
   await assert.rejects(pending, (err: Error & { code?: string }) => err.code === 'STEP_CLIENT_GONE');
+  assert.ok(closed);
   await closed;
 });

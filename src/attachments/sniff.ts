@@ -1,3 +1,5 @@
+import { AttachmentInvalidError } from '../errors.js';
+
 /** What the first bytes of a file say it is; dimensions for the image formats StepChat shows. */
 export interface Sniffed {
   mime?: string;
@@ -130,9 +132,16 @@ const GENERIC = new Set(['', 'application/octet-stream', 'binary/octet-stream', 
 /**
  * The MIME type to declare upstream: magic bytes first (origins often mislabel), then a specific
  * declared type (Content-Type or data URL), then the file name's extension, then text or binary.
+ * A file declared as an image whose bytes are no image of a known kind is refused (400, naming
+ * what the bytes are): uploaded, the upstream would fail on it or answer about nothing.
  */
 export function resolveMime(head: Buffer, declared: string | undefined, name: string | undefined): Sniffed & { mime: string } {
   const sniffed = sniff(head);
+  const declaredType = (declared ?? '').split(';')[0]!.trim().toLowerCase();
+  if (declaredType.startsWith('image/') && !sniffed.mime?.startsWith('image/')) {
+    const actual = sniffed.mime ?? (looksLikeText(head) ? 'text/plain' : 'unrecognised binary data');
+    throw new AttachmentInvalidError(`an attachment declared as ${declaredType.slice(0, 64)} is not an image of a known type (PNG, JPEG, GIF, WEBP): its bytes are ${actual}`);
+  }
   const byName = name ? mimeForName(name) : undefined;
   if (sniffed.mime === 'application/zip' && byName && [DOCX, XLSX, PPTX].includes(byName)) return { ...sniffed, mime: byName };
   if (sniffed.mime) return { ...sniffed, mime: sniffed.mime };

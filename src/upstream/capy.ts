@@ -1,36 +1,35 @@
 import { oasisCookie } from '../credentials.js';
-import { UpstreamAuthError, UpstreamError } from '../errors.js';
+import { brief, UpstreamAuthError, UpstreamError } from '../errors.js';
+import { headerSecrets } from '../scrub.js';
 import { createCapyFiles } from './capy-files.js';
-import { readEventStream, searchEvent, textEvent } from './events.js';
+import type { Drift } from './drift.js';
+import { readEventStream, searchEvent, sourcesOf, textEvent, type Mapped, type UpstreamMessage } from './events.js';
 import type { Http } from './http.js';
-import { accessExpiry, browserHeaders, jwtPayload } from './session.js';
+import { browserHeaders, jwtPayload, refreshedSession, type TokenPair } from './session.js';
 import type { Credential, Dialect, OutgoingMessage, Session, UpstreamEvent, UpstreamModel } from './types.js';
-import type { TokenPair } from './yuewen.js';
 
 export const CAPY_BASE_URL = 'https://www.stepfun.com';
 
 const PASSPORT = '/passport/proto.api.passport.v1.PassportService';
+/** The event kinds of PROTOCOL.md; any other is drift, ignored and reported. */
+const CAPY_EVENTS = new Set([
+  'startEvent', 'messageEvent', 'pipelineEvent', 'reasoningEvent', 'textEvent', 'heartBeatEvent',
+  'messageDoneEvent', 'doneEvent', 'errorEvent', 'riskEvent', 'sourcingEvent',
+]);
 const AGENT = '/api/agent/capy.agent.v1.AgentService';
 
 /** The current stepfun.com web API (`capy.agent.v1.AgentService`) of PROTOCOL.md. */
-export function createCapyDialect(http: Http, opts: { accessTtlMs: number }): Dialect {
+export function createCapyDialect(http: Http, opts: { accessTtlMs: number; drift?: Drift }): Dialect {
   const base = browserHeaders(http.origin, { 'oasis-language': 'zh', canary: 'false' });
   const withDevice = (deviceId: string, token: string) => ({ ...base, 'oasis-webid': deviceId, cookie: `Oasis-Token=${token}; Oasis-Webid=${deviceId}` });
 
   async function login(cred: Credential, signal?: AbortSignal): Promise<Session> {
-    const reply = await http.unary<TokenPair>(`${PASSPORT}/RefreshToken`, withDevice(cred.deviceId, oasisCookie(cred)), {}, 'RefreshToken', signal);
-    const access = reply.accessToken?.raw;
-    const refresh = reply.refreshToken?.raw || cred.secret;
-    if (!access) throw new UpstreamError('RefreshToken returned no access token');
+    const what = 'RefreshToken';
+    const reply = await http.unaryWithCookies<TokenPair>(`${PASSPORT}/RefreshToken`, withDevice(cred.deviceId, oasisCookie(cred)), {}, what, signal);
+    const session = refreshedSession(cred, reply, withDevice, { accessTtlMs: opts.accessTtlMs, what });
     // Bad credentials still get 200, with a guest token: such a token is dead, never use it.
-    if (jwtPayload(access)?.activated === false) throw new UpstreamAuthError('RefreshToken answered with a guest token (the account token is invalid or revoked)');
-    return {
-      account: cred.id,
-      headers: withDevice(cred.deviceId, `${access}...${refresh}`),
-      expiresAt: accessExpiry(access, opts.accessTtlMs),
-      rotatedSecret: refresh !== cred.secret ? refresh : undefined,
-      access,
-    };
+    if (jwtPayload(session.access!)?.activated === false) throw new UpstreamAuthError('RefreshToken answered with a guest token (the account token is invalid or revoked)');
+    return session;
   }
 
   async function createChat(session: Session, signal?: AbortSignal): Promise<string> {
@@ -59,17 +58,22 @@ export function createCapyDialect(http: Http, opts: { accessTtlMs: number }): Di
     };
     const what = 'ChatStream';
     const envelopes = await http.stream(`${AGENT}/ChatStream`, session.headers, body, what, signal);
-    return readEventStream(envelopes, what, (msg) => {
+    const secrets = headerSecrets(session.headers);
+    const mapEvent = (msg: UpstreamMessage): Mapped => {
       const event = msg.data?.event;
       if (!event) return undefined;
       if (event.textEvent) return textEvent('text', event.textEvent.text);
       if (event.reasoningEvent) return textEvent('reasoning', event.reasoningEvent.text);
       if (event.pipelineEvent?.eventSearch) return searchEvent(event.pipelineEvent.eventSearch.results);
-      if (event.errorEvent) throw new UpstreamError(`ChatStream error event: ${String(event.errorEvent.message ?? 'unknown')}`.slice(0, 240));
+      if (event.errorEvent) throw new UpstreamError(`ChatStream error event: ${brief(event.errorEvent.message ?? 'unknown', 200, secrets)}`);
       if (event.riskEvent) return { type: 'filtered' };
+      if (event.sourcingEvent) return searchEvent(sourcesOf(event.sourcingEvent));
       if (event.doneEvent) return 'done';
-      return undefined; // startEvent, messageEvent, heartBeatEvent, messageDoneEvent, unknown events
-    });
+      // startEvent, messageEvent, heartBeatEvent, messageDoneEvent carry nothing for the client.
+      for (const name of Object.keys(event)) if (!CAPY_EVENTS.has(name)) opts.drift?.unknownEvent(name);
+      return undefined;
+    };
+    return readEventStream(envelopes, what, mapEvent, secrets);
   }
 
   return {

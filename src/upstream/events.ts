@@ -1,6 +1,9 @@
 import { FLAG_END_STREAM, type Envelope } from '../connect-codec.js';
-import { brief, ContextLengthError, UpstreamAuthError, UpstreamError } from '../errors.js';
+import { brief, ContextLengthError, TokenRejectedError, UpstreamAuthError, UpstreamError } from '../errors.js';
 import type { SearchResult, UpstreamEvent } from './types.js';
+
+/** One decoded upstream stream message, shaped as the dialect says. */
+export type UpstreamMessage = Record<string, any>;
 
 /** What one upstream message means: an event for the client, the end, or nothing. */
 export type Mapped = UpstreamEvent | 'done' | undefined;
@@ -13,7 +16,9 @@ export type Mapped = UpstreamEvent | 'done' | undefined;
 export async function* readEventStream(
   batches: AsyncIterable<Envelope[]>,
   what: string,
-  mapMessage: (msg: Record<string, any>) => Mapped,
+  mapMessage: (msg: UpstreamMessage) => Mapped,
+  /** The session's credentials, scrubbed from the upstream's error messages. */
+  secrets: string[] = [],
 ): AsyncGenerator<UpstreamEvent[]> {
   let events = 0;
   let sawDone = false;
@@ -24,15 +29,15 @@ export async function* readEventStream(
     if (ended) continue;
     const out: UpstreamEvent[] = [];
     for (const { flags, data } of batch) {
-      const msg = (data ?? {}) as Record<string, any>;
+      const msg = (data ?? {}) as UpstreamMessage;
       if (flags & FLAG_END_STREAM) {
-        if (msg.error) throw streamError(what, msg.error, events === 0);
+        if (msg.error) throw streamError(what, msg.error, events === 0, secrets);
         ended = true;
         out.push({ type: 'done' });
         break;
       }
       events++;
-      if (msg.error) throw streamError(what, msg.error, false);
+      if (msg.error) throw streamError(what, msg.error, false, secrets);
       const mapped = mapMessage(msg);
       if (mapped === 'done') sawDone = true;
       else if (mapped) out.push(mapped);
@@ -48,10 +53,12 @@ export async function* readEventStream(
   throw new UpstreamError(`${what} ended without an end-of-stream trailer`);
 }
 
-function streamError(what: string, error: { code?: unknown; message?: unknown }, beforeAnyEvent: boolean): Error {
-  const detail = `${what} ${String(error.code ?? 'error')}: ${brief(error.message ?? '')}`;
+function streamError(what: string, error: { code?: unknown; message?: unknown }, beforeAnyEvent: boolean, secrets: string[]): Error {
+  const detail = `${what} ${brief(error.code ?? 'error', 40, secrets)}: ${brief(error.message ?? '', 200, secrets)}`;
   // Only an auth failure before anything was streamed is worth a refresh and retry.
-  if (isPromptTooLong(error.code, error.message)) return new ContextLengthError(brief(error.message ?? ''));
+  if (isPromptTooLong(error.code, error.message)) return new ContextLengthError(brief(error.message ?? '', 200, secrets));
+  const account = accountProblem(error);
+  if (account) return new TokenRejectedError(account);
   if (beforeAnyEvent && error.code === 'unauthenticated') return new UpstreamAuthError(detail);
   return new UpstreamError(detail);
 }
@@ -75,4 +82,27 @@ export function searchEvent(raw: unknown): Mapped {
 /** `invalid_argument … prompt exceed max len N`: the message is too long for the upstream. */
 export function isPromptTooLong(code: unknown, message: unknown): boolean {
   return code === 'invalid_argument' && typeof message === 'string' && /prompt exceed max len/i.test(message);
+}
+
+/** Upstream codes (`details[].debug.code`) that mean the account itself is unusable, with what to tell the user. */
+const ACCOUNT_CODES: Record<string, string> = {
+  CODE_ACCOUNT_NEED_SIGN_IN: 'the account is signed out upstream (CODE_ACCOUNT_NEED_SIGN_IN): sign in to the web app again and copy a new token',
+};
+
+/** What is wrong with the account when a Connect error's details say so; undefined otherwise. */
+export function accountProblem(error: unknown): string | undefined {
+  const details = (error as { details?: unknown } | undefined)?.details;
+  if (!Array.isArray(details)) return undefined;
+  for (const d of details) {
+    const code = (d as { debug?: { code?: unknown } } | undefined)?.debug?.code;
+    if (typeof code === 'string' && ACCOUNT_CODES[code]) return ACCOUNT_CODES[code];
+  }
+  return undefined;
+}
+
+/** The source list of a `sourcingEvent`, whichever of the names public clients saw carries it. */
+export function sourcesOf(event: unknown): unknown {
+  if (!event || typeof event !== 'object') return undefined;
+  const e = event as Record<string, unknown>;
+  return [e.sources, e.results, e.items, e.references].find(Array.isArray);
 }

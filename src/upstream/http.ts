@@ -2,8 +2,9 @@ import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
 import { encodeEnvelope, EnvelopeError, type Envelope } from '../connect-codec.js';
 import { EnvelopeFeed } from './envelope-feed.js';
 import { ReplyCollector, type CollectedReply } from './reply-collector.js';
-import { isPromptTooLong } from './events.js';
-import { brief, ClientGoneError, ContextLengthError, UpstreamAuthError, UpstreamError, UpstreamRateLimitError, UpstreamTimeoutError } from '../errors.js';
+import { accountProblem, isPromptTooLong } from './events.js';
+import { headerSecrets } from '../scrub.js';
+import { brief, ClientGoneError, ContextLengthError, TokenRejectedError, UpstreamAuthError, UpstreamError, UpstreamRateLimitError, UpstreamTimeoutError } from '../errors.js';
 
 export interface HttpOptions {
   baseUrl: string;
@@ -25,11 +26,29 @@ export function upstreamFailure(err: unknown, what: string, signal?: AbortSignal
   return new UpstreamError(`${what}: ${brief(e?.message ?? e, 120)}`);
 }
 
+/** The HTTP status of the upstream reply an error came from, when it came from one. */
+export function upstreamStatus(err: unknown): number | undefined {
+  const status = (err as { upstreamStatus?: unknown } | undefined)?.upstreamStatus;
+  return typeof status === 'number' ? status : undefined;
+}
+
+/** A reply that says the call is gone or broken (404, 5xx), not that the account or request is wrong. */
+export function isAuxiliaryFailure(err: unknown): boolean {
+  const status = upstreamStatus(err);
+  return status !== undefined && (status === 404 || status >= 500);
+}
+
 /** Maps a Connect error body (`{code, message}`) and its HTTP status to a domain error. */
-export function connectFailure(status: number, body: unknown, what: string): Error {
+export function connectFailure(status: number, body: unknown, what: string, secrets: string[] = []): Error {
+  return Object.assign(connectError(status, body, what, secrets), { upstreamStatus: status });
+}
+
+function connectError(status: number, body: unknown, what: string, secrets: string[]): Error {
   const { code, message } = (body ?? {}) as { code?: unknown; message?: unknown };
-  const detail = `${what} answered ${status}${code ? ` ${String(code)}` : ''}${message ? `: ${brief(message)}` : ''}`;
-  if (isPromptTooLong(code, message)) return new ContextLengthError(brief(message));
+  const detail = `${what} answered ${status}${code ? ` ${brief(code, 40, secrets)}` : ''}${message ? `: ${brief(message, 200, secrets)}` : ''}`;
+  if (isPromptTooLong(code, message)) return new ContextLengthError(brief(message, 200, secrets));
+  const account = accountProblem(body);
+  if (account) return new TokenRejectedError(account);
   if (code === 'unauthenticated' || status === 401) return new UpstreamAuthError(detail);
   if (code === 'deadline_exceeded' || status === 504 || status === 408) return new UpstreamTimeoutError(detail);
   if (code === 'resource_exhausted' || status === 429) return new UpstreamRateLimitError(detail);
@@ -111,6 +130,11 @@ export function createHttp(opts: HttpOptions) {
 
   /** A unary Connect call: JSON in, JSON out; non-2xx becomes a domain error. */
   async function unary<T>(path: string, headers: Record<string, string>, body: unknown, what: string, signal?: AbortSignal): Promise<T> {
+    return (await unaryWithCookies<T>(path, headers, body, what, signal)).body;
+  }
+
+  /** A unary call whose reply's Set-Cookie lines matter too (the refresh of a session). */
+  async function unaryWithCookies<T>(path: string, headers: Record<string, string>, body: unknown, what: string, signal?: AbortSignal): Promise<{ body: T; setCookie: string[] }> {
     if (signal?.aborted) throw new ClientGoneError();
     const reply = new ReplyCollector(signal);
     agent.dispatch({ origin, path: prefix + path, method: 'POST', headers: withType(headers, JSON_TYPE), body: JSON.stringify(body ?? {}) }, reply);
@@ -121,8 +145,8 @@ export function createHttp(opts: HttpOptions) {
       throw upstreamFailure(err, what, signal);
     }
     const json = parseReply(res.text, res.status, what);
-    if (res.status < 200 || res.status >= 300) throw connectFailure(res.status, json, what);
-    return json as T;
+    if (res.status < 200 || res.status >= 300) throw connectFailure(res.status, json, what, headerSecrets(headers));
+    return { body: json as T, setCookie: res.setCookie };
   }
 
   /**
@@ -138,11 +162,11 @@ export function createHttp(opts: HttpOptions) {
       feed,
     );
     const start = await feed.started;
-    if (start.status !== 200) throw connectFailure(start.status, parseReply(start.errorBody ?? '', start.status, what), what);
+    if (start.status !== 200) throw connectFailure(start.status, parseReply(start.errorBody ?? '', start.status, what), what, headerSecrets(headers));
     return feed;
   }
 
-  return { unary, stream, send, readJson, origin, close: () => agent.close() };
+  return { unary, unaryWithCookies, stream, send, readJson, origin, close: () => agent.close() };
 }
 
 export type Http = ReturnType<typeof createHttp>;

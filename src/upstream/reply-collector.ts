@@ -7,6 +7,8 @@ const MAX_REPLY_BYTES = 8 * 1024 * 1024;
 export interface CollectedReply {
   status: number;
   text: string;
+  /** The reply's Set-Cookie lines (the session cookies of a refresh). */
+  setCookie: string[];
 }
 
 /**
@@ -18,6 +20,7 @@ export class ReplyCollector extends SignalledHandler {
   readonly done: Promise<CollectedReply>;
   private settle!: { resolve: (r: CollectedReply) => void; reject: (e: unknown) => void };
   private status = 0;
+  private setCookie: string[] = [];
   private readonly body = new BodyBuffer(MAX_REPLY_BYTES);
 
   constructor(signal?: AbortSignal) {
@@ -27,8 +30,10 @@ export class ReplyCollector extends SignalledHandler {
     });
   }
 
-  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number): void {
+  onResponseStart(_controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
     this.status = statusCode;
+    const cookies = headers['set-cookie'];
+    this.setCookie = cookies === undefined ? [] : Array.isArray(cookies) ? cookies : [cookies];
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -37,7 +42,7 @@ export class ReplyCollector extends SignalledHandler {
 
   onResponseEnd(): void {
     this.detach();
-    this.settle.resolve({ status: this.status, text: this.body.text() });
+    this.settle.resolve({ status: this.status, text: this.body.text(), setCookie: this.setCookie });
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {

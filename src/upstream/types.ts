@@ -21,6 +21,8 @@ export interface Session {
   rotatedSecret?: string;
   /** The access token of this session, kept so the next refresh presents the whole cookie pair. */
   access?: string;
+  /** A new device id the upstream set (Set-Cookie `Oasis-Webid`); it replaces the old one with the tokens. */
+  deviceId?: string;
 }
 
 export interface SearchResult {

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EmulatorCore } from './core.js';
-import type { Directives, Fault } from './directives.js';
+import { DRIFT_EVENTS, type Directives, type Fault } from './directives.js';
 import { decodeSingleEnvelope, EnvelopeStream } from './envelope-writer.js';
 import { readBody, type ConnectError } from './http-util.js';
 import { mulberry32, type Rng } from './prng.js';
@@ -17,6 +17,18 @@ const FAULT_AFTER_FRAMES = 3;
 /** The longest prompt the upstream takes, and its answer to a longer one. */
 export const MAX_PROMPT_CHARS = 120_000;
 export const PROMPT_TOO_LONG: ConnectError = { code: 'invalid_argument', message: `prompt exceed max len ${MAX_PROMPT_CHARS}` };
+/** What a signed-out account's stream gets (`emu.signOut`). */
+export const SIGN_IN_NEEDED: ConnectError = {
+  code: 'unauthenticated',
+  message: 'account need sign in',
+  details: [{ type: 'stepfun.common.v1.ErrorDetail', debug: { code: 'CODE_ACCOUNT_NEED_SIGN_IN' } }],
+};
+
+/** The search results, as a search pipelineEvent or (`#sourcing`) as a sourcingEvent. */
+export async function sendSources(stream: EnvelopeStream, events: DialectEvents, directives: Directives, pipeline: Record<string, unknown>, results: unknown[]): Promise<void> {
+  if (directives.sourcing) return events.send(stream, { sourcingEvent: { sources: results } });
+  return events.send(stream, { pipelineEvent: { ...pipeline, eventSearch: { results } } });
+}
 
 /** How a dialect puts one event on the wire, and what its in-stream error looks like. */
 export interface DialectEvents {
@@ -99,7 +111,9 @@ export async function sendFrames(
     if (frame === undefined) break;
     if (i > 0 && delayMs > 0) await stream.sleep(delayMs);
     await maybeNoise(stream, rng, events);
-    await events.send(stream, { textEvent: { text: frame } });
+    if (directives.drift && i < 2) for (const name of DRIFT_EVENTS) await events.send(stream, { [name]: { payload: { nested: [i] } } });
+    // Drift adds fields the gateway has never seen to a known event.
+    await events.send(stream, { textEvent: directives.drift ? { text: frame, renderHint: { style: 'markdown' }, seq: i } : { text: frame } });
     if (stream.open) msg.answer += frame;
   }
   return true;

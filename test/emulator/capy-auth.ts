@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AccessToken, EmulatorCore } from './core.js';
 import { parseCookies, readBody, type ConnectError } from './http-util.js';
+import { splitOasisToken } from './refresh.js';
 import type { CapyFailableCall, FailableCall } from './types.js';
 import { answeredFailure, checkConnect, EMBEZZLED, oasisDevice, sendError } from './yuewen-auth.js';
 
@@ -27,19 +28,16 @@ export function capyFailure(core: EmulatorCore, call: CapyFailableCall, res: Ser
   return answeredFailure(core, call, res) || (legacy !== undefined && answeredFailure(core, legacy, res));
 }
 
-/** The two halves of `Oasis-Token=<access>...<refresh>`; a bare value is a refresh token. */
-export function splitOasisToken(value: string): { access: string; refresh: string } {
-  // JWTs and random tokens hold no `...`; first/last split tolerates a stray one in either half.
-  const first = value.indexOf('...');
-  if (first < 0) return { access: '', refresh: value };
-  return { access: value.slice(0, first), refresh: value.slice(value.lastIndexOf('...') + 3) };
-}
+/** A bare value (no `<access>...<refresh>` pair) where an access token is due. */
+export const ILLEGAL: ConnectError = { code: 'unauthenticated', message: 'token is illegal' };
 
 export type CapySession = { ok: true; token: AccessToken } | { ok: false; error: ConnectError };
 
 /** Checks the access half of the session cookie against the presenting device. */
 export function capySession(core: EmulatorCore, req: IncomingMessage, deviceId: string): CapySession {
-  const { access } = splitOasisToken(parseCookies(req).get('Oasis-Token') ?? '');
+  const cookie = parseCookies(req).get('Oasis-Token') ?? '';
+  if (cookie !== '' && !cookie.includes('...')) return { ok: false, error: ILLEGAL };
+  const { access } = splitOasisToken(cookie);
   const token = access ? core.findAccessToken(access) : undefined;
   if (!token || Date.now() >= token.expiresAt) return { ok: false, error: EXPIRED };
   if (token.account.deviceId !== deviceId) return { ok: false, error: EMBEZZLED };
@@ -67,7 +65,7 @@ export async function capyUnaryPreamble(
   const raw = await readBody(req);
   if (capyFailure(core, call, res)) return undefined;
   if (!checkConnect(req, res, contentType)) return undefined;
-  const deviceId = oasisDevice(req, res);
+  const deviceId = oasisDevice(req, res, 'capy');
   if (deviceId === undefined) return undefined;
   const session = capySession(core, req, deviceId);
   if (!session.ok) {

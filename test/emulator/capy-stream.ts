@@ -3,8 +3,9 @@ import { capyFailure, capySession, EXPIRED } from './capy-auth.js';
 import { DEFAULT_MODEL } from './capy-models.js';
 import type { EmulatorCore } from './core.js';
 import { maybeNoise, openAnswerStream, readStreamRequest, sendFrames, trailerOnly, type DialectEvents } from './answer-stream.js';
-import { MAX_PROMPT_CHARS, PROMPT_TOO_LONG } from './answer-stream.js';
+import { MAX_PROMPT_CHARS, PROMPT_TOO_LONG, sendSources, SIGN_IN_NEEDED } from './answer-stream.js';
 import { parseDirectives, type Directives } from './directives.js';
+import { withEcho } from './echo.js';
 import type { EnvelopeStream } from './envelope-writer.js';
 import { header, sendJson, type RouteHandler } from './http-util.js';
 import type { Rng } from './prng.js';
@@ -55,7 +56,7 @@ function parseRequest(body: unknown): CapyRequest | undefined {
 /** Capy events travel inside a `data.event` wrapper. */
 const CAPY_EVENTS: DialectEvents = {
   send: (stream, event) => stream.send({ data: { event } }),
-  sendError: (stream) => stream.send({ data: { event: { errorEvent: { message: 'emulated upstream error' } } } }),
+  sendError: (stream) => stream.send({ data: { event: { errorEvent: { message: withEcho('emulated upstream error') } } } }),
 };
 const sendEvent = CAPY_EVENTS.send;
 
@@ -84,7 +85,7 @@ async function streamAnswer(
   if (msg.reasoning) await streamReasoning(stream, rng, msg.text);
   if (capySearchEnabled(msg.text, msg.searchEnabled)) {
     const results = capySearchResultsFor(msg.text);
-    await sendEvent(stream, { pipelineEvent: { type: 'EVENT_TYPE_SEARCH', action: 'end', eventSearch: { results } } });
+    await sendSources(stream, CAPY_EVENTS, directives, { type: 'EVENT_TYPE_SEARCH', action: 'end' }, results);
   }
   if (!(await sendFrames(core, stream, rng, msg, frames, directives, CAPY_EVENTS))) return;
   await sendEvent(stream, { messageDoneEvent: {} });
@@ -109,11 +110,12 @@ export function chatStream(core: EmulatorCore): RouteHandler {
     core.messages.push(msg);
     if (capyFailure(core, 'ChatStream', res)) return;
     if (!checkConnect(req, res, 'application/connect+json')) return;
-    const deviceId = oasisDevice(req, res);
+    const deviceId = oasisDevice(req, res, 'capy');
     if (deviceId === undefined) return;
     const session = capySession(core, req, deviceId);
     if (!session.ok && session.error === EMBEZZLED) return sendJson(res, 401, EMBEZZLED);
     if (!session.ok) return trailerOnly(core, res, session.error);
+    if (session.token.account.signedOut) return trailerOnly(core, res, SIGN_IN_NEEDED);
     const directives = parseDirectives(msg.text);
     if (directives.faults.has('401')) return trailerOnly(core, res, EXPIRED);
     if (!parsed) return trailerOnly(core, res, invalid);

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { CAPY_PATHS } from './capy.js';
 import type { Emulator } from './index.js';
+import { webHeaders } from './web-headers.js';
 
 // A bare capy wire client for capy.test.ts: plain fetch and an envelope decoder
 // of its own, so the emulator is checked the way the gateway's client meets it.
@@ -23,17 +24,9 @@ export interface Pair {
   refreshToken: { raw: string };
 }
 
-/** The headers the web app sends on every call. */
-export function oasisHeaders(deviceId: string, contentType = 'application/json'): Record<string, string> {
-  return {
-    'content-type': contentType,
-    'connect-protocol-version': '1',
-    'oasis-appid': '10200',
-    'oasis-platform': 'web',
-    'oasis-webid': deviceId,
-    'oasis-language': 'zh',
-    canary: 'false',
-  };
+/** The headers the web app sends on every call to `origin` (the cookie comes on top). */
+export function oasisHeaders(origin: string, deviceId: string, contentType = 'application/json'): Record<string, string> {
+  return { 'content-type': contentType, ...webHeaders('capy', origin, deviceId) };
 }
 
 export function jwtPayload(raw: string): Record<string, unknown> {
@@ -108,7 +101,7 @@ export function capyClient(emulator: () => Pick<Emulator, 'url' | 'addAccount'>)
   async function refresh(deviceId: string, oasisToken: string): Promise<Pair> {
     const res = await fetch(emulator().url + CAPY_PATHS.refreshToken, {
       method: 'POST',
-      headers: { ...oasisHeaders(deviceId), cookie: `Oasis-Token=${oasisToken}; Oasis-Webid=${deviceId}` },
+      headers: { ...oasisHeaders(emulator().url, deviceId), cookie: `Oasis-Token=${oasisToken}; Oasis-Webid=${deviceId}` },
       body: '{}',
     });
     assert.equal(res.status, 200);
@@ -118,13 +111,13 @@ export function capyClient(emulator: () => Pick<Emulator, 'url' | 'addAccount'>)
   async function login(): Promise<Session> {
     const { deviceId, userToken } = emulator().addAccount();
     const pair = await refresh(deviceId, userToken);
-    return { deviceId, cookie: `Oasis-Token=${pair.accessToken.raw}...${pair.refreshToken.raw}` };
+    return { deviceId, cookie: `Oasis-Token=${pair.accessToken.raw}...${pair.refreshToken.raw}; Oasis-Webid=${deviceId}` };
   }
 
   function unary(s: Session, path: string, body: unknown): Promise<Response> {
     return fetch(emulator().url + path, {
       method: 'POST',
-      headers: { ...oasisHeaders(s.deviceId), cookie: s.cookie },
+      headers: { ...oasisHeaders(emulator().url, s.deviceId), cookie: s.cookie },
       body: JSON.stringify(body),
     });
   }
@@ -140,7 +133,7 @@ export function capyClient(emulator: () => Pick<Emulator, 'url' | 'addAccount'>)
   function chatStream(s: Session, body: unknown): Promise<Response> {
     return fetch(emulator().url + CAPY_PATHS.chatStream, {
       method: 'POST',
-      headers: { ...oasisHeaders(s.deviceId, 'application/connect+json'), cookie: s.cookie },
+      headers: { ...oasisHeaders(emulator().url, s.deviceId, 'application/connect+json'), cookie: s.cookie },
       body: envelope(body),
     });
   }

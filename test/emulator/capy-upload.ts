@@ -3,8 +3,8 @@ import type { EmulatorCore } from './core.js';
 import { header, sendJson, type RouteHandler } from './http-util.js';
 import { sendError } from './yuewen-auth.js';
 
-// `POST /api/resource/image` of the capy dialect: a multipart form with `file`,
-// `scene_id=image` and `mime_type`. Parsed by hand because the emulator takes no
+// `POST /api/resource/image` and `/api/resource/document` of the capy dialect: a
+// multipart form with `file`, `scene_id=image` (or `file`) and `mime_type`. Parsed by hand because the emulator takes no
 // dependencies, and strictly enough that a malformed form from the gateway shows.
 
 /** One part of a multipart body. */
@@ -67,23 +67,36 @@ function imageSize(data: Buffer): { width: number; height: number } {
   return { width: 0, height: 0 };
 }
 
-/** The image upload handler. */
-export function uploadImage(core: EmulatorCore): RouteHandler {
+/** Document types the upstream reads; others (archives, executables, unknown binaries) are refused. */
+const DOCUMENT_TYPES = /^(application\/(pdf|msword|json|vnd\.openxmlformats-officedocument\.[\w.]+|vnd\.ms-[\w.]+)|text\/[\w.+-]+)$/;
+
+type Scene = { scene: 'image'; call: 'UploadImage' } | { scene: 'file'; call: 'UploadDocument' };
+
+/** The multipart upload handler of one scene: `/api/resource/image` or `/api/resource/document`. */
+function upload(core: EmulatorCore, { scene, call }: Scene): RouteHandler {
   return async (req, res) => {
-    const ok = await capyUnaryPreamble(core, 'UploadImage', 'multipart/form-data', req, res);
+    const ok = await capyUnaryPreamble(core, call, 'multipart/form-data', req, res);
     if (!ok) return;
     const boundary = boundaryOf(header(req, 'content-type'));
     const parts = boundary === undefined ? undefined : parseMultipart(ok.raw, boundary);
     if (!parts) return sendError(res, 400, 'invalid_argument', 'malformed multipart/form-data body');
     const field = (name: string): FormPart | undefined => parts.find((p) => p.name === name);
     const file = field('file');
-    const scene = field('scene_id')?.data.toString('utf8');
+    const sceneId = field('scene_id')?.data.toString('utf8');
     if (!file || file.filename === undefined) return sendError(res, 400, 'invalid_argument', 'file part missing');
-    if (scene !== 'image') return sendError(res, 400, 'invalid_argument', `scene_id must be "image", got ${scene}`);
+    if (sceneId !== scene) return sendError(res, 400, 'invalid_argument', `scene_id must be "${scene}", got ${sceneId}`);
     const mime = field('mime_type')?.data.toString('utf8') ?? file.contentType ?? 'application/octet-stream';
+    if (scene === 'file' && !DOCUMENT_TYPES.test(mime)) return sendError(res, 400, 'invalid_argument', `unsupported document type ${mime}`);
     const size = file.data.length;
     core.uploads.push({ dialect: 'capy', name: file.filename, mime, size });
     const rid = core.nextId();
-    sendJson(res, 200, { rid, url: `https://emulator/res/${rid}`, meta: { ...imageSize(file.data), size } });
+    const meta = scene === 'image' ? { ...imageSize(file.data), size } : { size, name: file.filename };
+    sendJson(res, 200, { rid, url: `https://emulator/res/${rid}`, meta });
   };
 }
+
+/** The image upload handler. */
+export const uploadImage = (core: EmulatorCore): RouteHandler => upload(core, { scene: 'image', call: 'UploadImage' });
+
+/** The document upload handler (`scene_id=file`). */
+export const uploadDocument = (core: EmulatorCore): RouteHandler => upload(core, { scene: 'file', call: 'UploadDocument' });

@@ -64,7 +64,7 @@ test('an unknown refresh token gets a guest pair that the agent service refuses'
   assert.ok(!('deviceId' in jwtPayload(guest.accessToken.raw)));
   assert.equal(jwtPayload(guest.accessToken.raw).activated, false);
   assert.ok(guest.refreshToken.raw.length > 10);
-  const s = { deviceId: 'some-device', cookie: `Oasis-Token=${guest.accessToken.raw}...${guest.refreshToken.raw}` };
+  const s = { deviceId: 'some-device', cookie: `Oasis-Token=${guest.accessToken.raw}...${guest.refreshToken.raw}; Oasis-Webid=some-device` };
   const res = await unary(s, CAPY_PATHS.createChatSession, {});
   assert.equal(res.status, 401);
   assert.deepEqual(await res.json(), EXPIRED);
@@ -88,6 +88,21 @@ test('missing oasis headers answer 401 "embezzled"', async () => {
   });
   assert.equal(res.status, 401);
   assert.deepEqual(await res.json(), { code: 'unauthenticated', message: 'oasis-token is embezzled' });
+});
+
+test('a call lacking any one header of the web app, or the Oasis-Webid cookie, is refused', async () => {
+  const s = await login();
+  const full = oasisHeaders(em.url, s.deviceId);
+  const expected: Record<string, number> = { 'connect-protocol-version': 400, 'x-waf-client-type': 403, 'user-agent': 403, origin: 403, referer: 403 };
+  for (const name of Object.keys(full).filter((n) => n !== 'content-type')) {
+    const { [name]: _dropped, ...headers } = full;
+    const res = await fetch(em.url + CAPY_PATHS.createChatSession, { method: 'POST', headers: { ...headers, cookie: s.cookie }, body: '{}' });
+    assert.equal(res.status, expected[name] ?? 401, `without ${name}`);
+  }
+  const bareCookie = s.cookie.replace(/; Oasis-Webid=.*$/, '');
+  const res = await fetch(em.url + CAPY_PATHS.createChatSession, { method: 'POST', headers: { ...full, cookie: bareCookie }, body: '{}' });
+  assert.deepEqual([res.status, await res.json()], [401, { code: 'unauthenticated', message: 'oasis-token is embezzled' }]);
+  assert.equal((await unary(s, CAPY_PATHS.createChatSession, {})).status, 200, 'the full set passes');
 });
 
 test('create, stream with reasoning and search, delete', async () => {
@@ -220,7 +235,7 @@ test('an image upload is read as multipart and recorded', async () => {
   form.append('file', new Blob([new Uint8Array(png)], { type: 'image/png' }), '图.png');
   form.append('scene_id', 'image');
   form.append('mime_type', 'image/png');
-  const { 'content-type': _ct, ...headers } = oasisHeaders(s.deviceId);
+  const { 'content-type': _ct, ...headers } = oasisHeaders(em.url, s.deviceId);
   const res = await fetch(em.url + CAPY_PATHS.uploadImage, {
     method: 'POST',
     headers: { ...headers, cookie: s.cookie },

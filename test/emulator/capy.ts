@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { capyFailure, capyUnaryPreamble, splitOasisToken } from './capy-auth.js';
+import { capyFailure, capyUnaryPreamble } from './capy-auth.js';
 import { modelList } from './capy-models.js';
 import { chatStream } from './capy-stream.js';
-import { uploadImage } from './capy-upload.js';
+import { uploadDocument, uploadImage } from './capy-upload.js';
 import { accessTokenRaw, type Account, type EmulatorCore } from './core.js';
-import { parseCookies, parseJson, readBody, sendJson, type RouteHandler } from './http-util.js';
+import { parseJson, readBody, sendJson, type RouteHandler } from './http-util.js';
+import { refreshSession, sendRefreshed } from './refresh.js';
 import type { CapyFailableCall } from './types.js';
 import { checkConnect, oasisDevice, sendError } from './yuewen-auth.js';
 
@@ -22,6 +23,7 @@ export const CAPY_PATHS = {
   deleteChatSession: `${AGENT}/DeleteChatSession`,
   getChatConfig: `${AGENT}/GetChatConfig`,
   uploadImage: '/api/resource/image',
+  uploadDocument: '/api/resource/document',
 } as const;
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -47,27 +49,21 @@ function guestPair(core: EmulatorCore): { accessToken: { raw: string }; refreshT
   return { accessToken: { raw: access }, refreshToken: { raw: `rt_${randomBytes(18).toString('base64url')}` } };
 }
 
-// Strict rotation: each success retires the presented refresh token, so two
-// concurrent refreshes with one token leave the loser holding a guest token.
-// A foreign device gets a guest pair too (the account's chain is left alone).
+// Strict rotation (refresh.ts): each success retires the presented refresh token, so two
+// concurrent refreshes with one token leave the loser holding a guest token. Any refusal
+// (foreign device, bare rotated token, foreign access half) is a guest pair too.
 function refreshToken(core: EmulatorCore): RouteHandler {
   return async (req, res) => {
     const raw = await readBody(req);
     core.countRegisterDevice();
     if (capyFailure(core, 'RefreshToken', res)) return;
     if (!checkConnect(req, res, 'application/json')) return;
-    const deviceId = oasisDevice(req, res);
+    const deviceId = oasisDevice(req, res, 'capy');
     if (deviceId === undefined) return;
     if (!isObject(parseJson(raw))) return sendError(res, 400, 'invalid_argument', 'request body is not a JSON object');
-    const { access: presented, refresh } = splitOasisToken(parseCookies(req).get('Oasis-Token') ?? '');
-    core.refreshCookies.push({ deviceId, form: presented ? 'pair' : 'bare' });
-    const account = core.accountByRefreshToken(refresh);
-    if (!account || account.deviceId !== deviceId) return sendJson(res, 200, guestPair(core));
-    // The access half, when sent, must be one issued to this account (expired is fine).
-    if (presented && core.findAccessToken(presented)?.account !== account) return sendJson(res, 200, guestPair(core));
-    const nextRefresh = core.rotateRefreshToken(account);
-    const access = core.issueAccessToken(account, { deviceId: account.deviceId });
-    sendJson(res, 200, { accessToken: { raw: access.raw }, refreshToken: { raw: nextRefresh } });
+    const done = refreshSession(core, req, deviceId);
+    if (!done.ok) return sendJson(res, 200, guestPair(core));
+    sendRefreshed(core, res, done);
   };
 }
 
@@ -103,5 +99,6 @@ export function createCapyRoutes(core: EmulatorCore): Map<string, RouteHandler> 
     [CAPY_PATHS.deleteChatSession, deleteChatSession(core)],
     [CAPY_PATHS.getChatConfig, getChatConfig(core)],
     [CAPY_PATHS.uploadImage, uploadImage(core)],
+    [CAPY_PATHS.uploadDocument, uploadDocument(core)],
   ]);
 }

@@ -18,6 +18,7 @@ const CAPY_CALLS: readonly FailableCall[] = [
   'DeleteChatSession',
   'GetChatConfig',
   'UploadImage',
+  'UploadDocument',
 ];
 
 type ControlAction = (body: Record<string, unknown>) => unknown;

@@ -25,8 +25,12 @@ export interface Account {
   /** Account settings the legacy dialect changes with UserService calls. */
   model: string | undefined;
   searchEnabled: boolean;
-  /** The one refresh token that works now: the user token until capy's RefreshToken rotates it. */
+  /** The one refresh token that works now: the user token until the first refresh rotates it. */
   refreshToken: string;
+  /** The next refresh hands out a new device id (Set-Cookie `Oasis-Webid`), as the web app sometimes does. */
+  renewWebid: boolean;
+  /** Signed out upstream: its streams end in `CODE_ACCOUNT_NEED_SIGN_IN` (refresh still works). */
+  signedOut: boolean;
 }
 
 /** An issued access token. */
@@ -34,10 +38,12 @@ export interface AccessToken {
   raw: string;
   account: Account;
   expiresAt: number;
+  /** The refresh token issued with it: the pair `<access>...<refresh>` the browser holds. */
+  refresh: string;
 }
 
 /** Why an access token was refused, in the upstream's own words. */
-export type TokenProblem = 'token is invalid' | 'token is expired' | 'oasis-token is embezzled';
+export type TokenProblem = 'token is invalid' | 'token is expired' | 'oasis-token is embezzled' | 'token is illegal';
 
 export type TokenCheck = { ok: true; token: AccessToken } | { ok: false; problem: TokenProblem };
 
@@ -61,6 +67,9 @@ function resolveOptions(opts: EmulatorOptions): ResolvedOptions {
     uploadPolls: opts.uploadPolls ?? 2,
     uploadProcessingMs: opts.uploadProcessingMs ?? 0,
     uploadFailStatus: opts.uploadFailStatus ?? 0,
+    tokensInBody: opts.tokensInBody ?? true,
+    removedCalls: [...(opts.removedCalls ?? [])],
+    echoCredentials: opts.echoCredentials ?? false,
   };
 }
 
@@ -129,6 +138,8 @@ export function createCore(initial: EmulatorOptions = {}) {
       model: undefined,
       searchEnabled: false,
       refreshToken: token,
+      renewWebid: false,
+      signedOut: false,
     };
     // Re-adding an account restarts its refresh chain at the user token.
     const previous = accounts.get(token);
@@ -143,6 +154,11 @@ export function createCore(initial: EmulatorOptions = {}) {
       deviceId: account.deviceId,
       userToken: account.userToken,
     };
+  }
+
+  function signOut(userToken: string): void {
+    const account = accounts.get(userToken);
+    if (account) account.signedOut = true;
   }
 
   function revokeAccount(userToken: string): void {
@@ -162,12 +178,26 @@ export function createCore(initial: EmulatorOptions = {}) {
     return account && !account.revoked ? account : undefined;
   }
 
-  /** Strict rotation: a new refresh token, the previous one dead at once. */
+  /** Strict rotation: a new refresh token, the previous one dead at once; a pending device renewal happens with it. */
   function rotateRefreshToken(account: Account): string {
     byRefreshToken.delete(account.refreshToken);
     account.refreshToken = `rt_${base64url(24)}`;
     byRefreshToken.set(account.refreshToken, account);
+    if (account.renewWebid) {
+      account.renewWebid = false;
+      account.deviceId = randomBytes(16).toString('hex');
+    }
     return account.refreshToken;
+  }
+
+  /** The next refresh of the account now on this device also hands out a new device id. */
+  function renewDeviceId(deviceId: string): void {
+    for (const account of accounts.values()) if (account.deviceId === deviceId && !account.revoked) account.renewWebid = true;
+  }
+
+  /** The device id of the account whose current refresh token this is. */
+  function deviceOf(refreshToken: string): string | undefined {
+    return byRefreshToken.get(refreshToken)?.deviceId;
   }
 
   /** The refresh token that works now for the latest live account on this device. */
@@ -181,7 +211,7 @@ export function createCore(initial: EmulatorOptions = {}) {
 
   function issueAccessToken(account: Account, claims: object = { device_id: account.deviceId }): AccessToken {
     const expiresAt = Date.now() + options.accessTtlMs;
-    const token: AccessToken = { raw: accessTokenRaw(expiresAt, claims), account, expiresAt };
+    const token: AccessToken = { raw: accessTokenRaw(expiresAt, claims), account, expiresAt, refresh: account.refreshToken };
     tokens.set(token.raw, token);
     return token;
   }
@@ -189,7 +219,7 @@ export function createCore(initial: EmulatorOptions = {}) {
   /** Checks an access token against the device that presents it. */
   function checkAccessToken(raw: string, refreshRaw: string, deviceId: string): TokenCheck {
     const token = tokens.get(raw);
-    if (!token || token.account.userToken !== refreshRaw) return { ok: false, problem: 'token is invalid' };
+    if (!token || token.refresh !== refreshRaw) return { ok: false, problem: 'token is invalid' };
     if (token.account.deviceId !== deviceId) return { ok: false, problem: 'oasis-token is embezzled' };
     if (Date.now() >= token.expiresAt) return { ok: false, problem: 'token is expired' };
     return { ok: true, token };
@@ -311,9 +341,12 @@ export function createCore(initial: EmulatorOptions = {}) {
     nextId,
     addAccount,
     revokeAccount,
+    signOut,
     accountByUserToken,
     accountByRefreshToken,
     rotateRefreshToken,
+    renewDeviceId,
+    deviceOf,
     currentRefreshToken,
     issueAccessToken,
     findAccessToken,

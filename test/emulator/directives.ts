@@ -17,7 +17,14 @@ export interface Directives {
   len: number | undefined;
   /** `#search`: emit search results and citation markers. */
   search: boolean;
+  /** `#sourcing`: the search results come as a `sourcingEvent` instead of a search `pipelineEvent`. */
+  sourcing: boolean;
+  /** `#drift`: event kinds and fields no client knows yet ({@link DRIFT_EVENTS}, extra textEvent fields). */
+  drift: boolean;
 }
+
+/** The unknown event kinds `#drift` sends, each twice. */
+export const DRIFT_EVENTS = ['futureEvent', 'shinyNewEvent'] as const;
 
 function numberAfter(text: string, name: string): number | undefined {
   const match = new RegExp(`#${name}:(\\d+)`).exec(text);
@@ -39,5 +46,7 @@ export function parseDirectives(text: string): Directives {
     delayMs: numberAfter(text, 'delay'),
     len: numberAfter(text, 'len'),
     search: /#search\b/.test(text),
+    sourcing: /#sourcing\b/.test(text),
+    drift: /#drift\b/.test(text),
   };
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { answerFor, searchResultsFor, startEmulator, YUEWEN_PATHS, type Emulator } from './index.js';
+import { webHeaders } from './web-headers.js';
 
 // Plain fetch over real HTTP, and a decoder of our own: the emulator is checked
 // the way the gateway will meet it.
@@ -12,13 +13,7 @@ before(async () => {
 after(() => em.close());
 
 function oasisHeaders(deviceId: string, contentType = 'application/json'): Record<string, string> {
-  return {
-    'content-type': contentType,
-    'connect-protocol-version': '1',
-    'oasis-appid': '10200',
-    'oasis-platform': 'web',
-    'oasis-webid': deviceId,
-  };
+  return { 'content-type': contentType, ...webHeaders('yuewen', em.url, deviceId) };
 }
 
 interface Session {
@@ -36,7 +31,7 @@ async function login(): Promise<Session> {
   });
   assert.equal(res.status, 200);
   const body = (await res.json()) as { accessToken: { raw: string }; refreshToken: { raw: string } };
-  return { deviceId, userToken, cookie: `Oasis-Token=${body.accessToken.raw}...${body.refreshToken.raw}` };
+  return { deviceId, userToken, cookie: `Oasis-Token=${body.accessToken.raw}...${body.refreshToken.raw}; Oasis-Webid=${deviceId}` };
 }
 
 function unary(s: Session, path: string, body: unknown): Promise<Response> {
@@ -133,13 +128,28 @@ test('RegisterDevice answers 401 "embezzled" without the oasis headers', async (
   assert.deepEqual(await res.json(), { code: 'unauthenticated', message: 'oasis-token is embezzled' });
 });
 
+test('a call lacking any one header of the web app, or the Oasis-Webid cookie, is refused', async () => {
+  const s = await login();
+  const full = oasisHeaders(s.deviceId);
+  const expected: Record<string, number> = { 'connect-protocol-version': 400, 'x-waf-client-type': 403, 'user-agent': 403, origin: 403, referer: 403 };
+  for (const name of Object.keys(full).filter((n) => n !== 'content-type')) {
+    const { [name]: _dropped, ...headers } = full;
+    const res = await fetch(em.url + YUEWEN_PATHS.createChat, { method: 'POST', headers: { ...headers, cookie: s.cookie }, body: '{}' });
+    assert.equal(res.status, expected[name] ?? 401, `without ${name}`);
+  }
+  const bareCookie = s.cookie.replace(/; Oasis-Webid=.*$/, '');
+  const res = await fetch(em.url + YUEWEN_PATHS.createChat, { method: 'POST', headers: { ...full, cookie: bareCookie }, body: '{}' });
+  assert.deepEqual([res.status, await res.json()], [401, { code: 'unauthenticated', message: 'oasis-token is embezzled' }]);
+  assert.equal((await unary(s, YUEWEN_PATHS.createChat, {})).status, 200, 'the full set passes');
+});
+
 test('RegisterDevice issues tokens to a known device and refuses unknown, foreign or revoked ones', async () => {
   const before = em.stats().registerDevice;
   const s = await login();
   const register = (deviceId: string, token: string) =>
     fetch(em.url + YUEWEN_PATHS.registerDevice, {
       method: 'POST',
-      headers: { ...oasisHeaders(deviceId), cookie: `Oasis-Token=${token}` },
+      headers: { ...oasisHeaders(deviceId), cookie: `Oasis-Token=${token}; Oasis-Webid=${deviceId}` },
       body: '{}',
     });
   assert.equal((await register(s.deviceId, 'nope')).status, 401);

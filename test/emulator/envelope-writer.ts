@@ -1,5 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { withEcho } from './echo.js';
 import { pickInt, type Rng } from './prng.js';
 
 /** Connect envelope flags. */
@@ -113,6 +114,8 @@ export class EnvelopeStream {
 
   /** Sends the end-of-stream trailer and ends the response. */
   async end(trailer: unknown = {}): Promise<void> {
+    const error = (trailer as { error?: { message?: unknown } }).error;
+    if (typeof error?.message === 'string') trailer = { ...(trailer as object), error: { ...error, message: withEcho(error.message) } };
     await this.send(trailer, FLAG_END_STREAM);
     await this.flush();
     if (!this.open) return;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { FILE_FIXTURES, generatedSlice, startEmulator, YUEWEN_PATHS, yuewenUploads, type Emulator } from './index.js';
+import { webHeaders } from './web-headers.js';
 
 // The file origins and the upload calls, checked with plain fetch over real HTTP.
 
@@ -14,14 +15,14 @@ after(() => em.close());
 /** Logs an account in and returns the headers of its `/api` calls. */
 async function session(): Promise<Record<string, string>> {
   const { deviceId, userToken } = em.addAccount();
-  const oasis = { 'connect-protocol-version': '1', 'oasis-appid': '10200', 'oasis-platform': 'web', 'oasis-webid': deviceId };
+  const oasis = webHeaders('yuewen', em.url, deviceId);
   const res = await fetch(em.url + YUEWEN_PATHS.registerDevice, {
     method: 'POST',
-    headers: { ...oasis, 'content-type': 'application/json', cookie: `Oasis-Token=${userToken}` },
+    headers: { ...oasis, 'content-type': 'application/json', cookie: `Oasis-Token=${userToken}; Oasis-Webid=${deviceId}` },
     body: '{}',
   });
-  const { accessToken } = (await res.json()) as { accessToken: { raw: string } };
-  return { ...oasis, cookie: `Oasis-Token=${accessToken.raw}...${userToken}` };
+  const { accessToken, refreshToken } = (await res.json()) as { accessToken: { raw: string }; refreshToken: { raw: string } };
+  return { ...oasis, cookie: `Oasis-Token=${accessToken.raw}...${refreshToken.raw}; Oasis-Webid=${deviceId}` };
 }
 
 function put(headers: Record<string, string>, body: Buffer, size = body.length, name = 'a.png') {
@@ -81,7 +82,7 @@ test('an upload whose declared size differs from the bytes received is refused',
 });
 
 test('uploads need a session, and one account cannot see another account’s file', async () => {
-  const res = await put({ 'oasis-appid': '10200', 'oasis-platform': 'web', 'oasis-webid': 'nobody' }, Buffer.alloc(10));
+  const res = await put({ ...webHeaders('yuewen', em.url, 'nobody'), cookie: 'Oasis-Webid=nobody' }, Buffer.alloc(10));
   assert.equal(res.status, 401);
   const { id } = (await (await put(await session(), Buffer.alloc(10))).json()) as { id: string };
   assert.deepEqual(await status(await session(), id), { fileStatus: 404, needFurtherCall: false });

@@ -1,9 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { withEcho } from './echo.js';
 
 /** A Connect error body: `{"code","message"}`. */
 export interface ConnectError {
   code: string;
   message: string;
+  /** Connect error details; the upstream puts its own code in `debug.code`. */
+  details?: { type: string; debug?: { code: string } }[];
 }
 
 const MAX_BODY = 64 * 1024 * 1024;
@@ -33,7 +36,9 @@ export function parseJson(buf: Buffer): unknown {
 /** Sends a unary JSON reply (the body of a Connect error too). */
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   if (res.headersSent || res.destroyed) return;
-  const payload = Buffer.from(JSON.stringify(body));
+  const message = (body as { message?: unknown } | null)?.message;
+  const echoed = status >= 400 && typeof message === 'string' ? { ...(body as object), message: withEcho(message) } : body;
+  const payload = Buffer.from(JSON.stringify(echoed));
   res.writeHead(status, { 'content-type': 'application/json', 'content-length': payload.length });
   res.end(payload);
 }

@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { createCapyRoutes } from './capy.js';
 import { CONTROL_PREFIX, createControlHandler } from './control.js';
 import { createCore, type EmulatorCore } from './core.js';
+import { echoing } from './echo.js';
 import { FILES_PREFIX, serveFile } from './file-server.js';
 import { sendJson, type RouteHandler } from './http-util.js';
 import type {
@@ -42,6 +43,8 @@ export interface Emulator {
   url: string;
   /** Creates (or re-enables) an account; `token` is `${deviceId}@${userToken}`. */
   addAccount(deviceId?: string, userToken?: string): { token: string; browserToken: string; deviceId: string; userToken: string };
+  /** From now on this account's answer streams end in `CODE_ACCOUNT_NEED_SIGN_IN` (its refresh still works). */
+  signOut(userToken: string): void;
   /** From now on yuewen RegisterDevice with this user token fails 401; capy RefreshToken answers a guest pair. */
   revokeAccount(userToken: string): void;
   /** Every access token issued so far becomes expired now. */
@@ -59,6 +62,10 @@ export interface Emulator {
   refreshCookies: { deviceId: string; form: 'pair' | 'bare' }[];
   /** The refresh token that works now for this device (capy rotates it on every RefreshToken). */
   currentRefreshToken(deviceId: string): string | undefined;
+  /** The next refresh of this device's account also sets a new `Oasis-Webid`; the old device id is then embezzled. */
+  renewDeviceId(deviceId: string): void;
+  /** The device id of the account whose current refresh token this is. */
+  deviceOf(refreshToken: string): string | undefined;
   configure(opts: Partial<EmulatorOptions>): void;
   /** The next call of that kind answers `status` with `body` (default an `internal` Connect error). */
   failNext(call: FailableCall, status: number, body?: object): void;
@@ -83,8 +90,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     if (path.startsWith(CONTROL_PREFIX)) return control(req, res, path);
     core.requests.push({ method: req.method ?? '', path, headers: { ...req.headers } });
     if (path.startsWith(FILES_PREFIX)) return serveFile(req, res, new URL(req.url ?? '/', 'http://emulator'));
-    const route = routes.get(path);
-    if (route) return route(req, res);
+    const route = core.options.removedCalls.includes(path.slice(path.lastIndexOf('/') + 1)) ? undefined : routes.get(path);
+    if (route) return core.options.echoCredentials ? echoing(req, () => route(req, res)) : route(req, res);
     req.resume();
     sendJson(res, 404, { code: 'not_found', message: `no route for ${req.method} ${path}` });
   }
@@ -115,6 +122,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     url: `http://127.0.0.1:${port}`,
     addAccount: core.addAccount,
     revokeAccount: core.revokeAccount,
+    signOut: core.signOut,
     expireAccessTokens: core.expireAccessTokens,
     stats: core.stats,
     chatContext: core.chatContext,
@@ -123,6 +131,8 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     uploads: core.uploads,
     refreshCookies: core.refreshCookies,
     currentRefreshToken: core.currentRefreshToken,
+    renewDeviceId: core.renewDeviceId,
+    deviceOf: core.deviceOf,
     configure: core.configure,
     failNext: core.failNext,
     reset: core.reset,

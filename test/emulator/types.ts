@@ -26,6 +26,12 @@ export interface EmulatorOptions {
   uploadProcessingMs?: number;
   /** When not 0, the poll that would report an upload ready reports this failure status (12, 22, 59, 404), default 0. */
   uploadFailStatus?: number;
+  /** Refresh replies carry the new tokens in the JSON body as well as in Set-Cookie, default true; false = Set-Cookie only. */
+  tokensInBody?: boolean;
+  /** Calls (last path segment, e.g. `EnableSearch`, `GetChatConfig`) answered 404 as if renamed upstream, default none. */
+  removedCalls?: string[];
+  /** Error messages quote the request's credentials (bare tokens and Cookie header), as a careless upstream might; default false. */
+  echoCredentials?: boolean;
 }
 
 /** Counters, as tests and the control API see them. */
@@ -111,7 +117,8 @@ export type CapyFailableCall =
   | 'ChatStream'
   | 'DeleteChatSession'
   | 'GetChatConfig'
-  | 'UploadImage';
+  | 'UploadImage'
+  | 'UploadDocument';
 
 /** A request as received, for header assertions. */
 export interface RecordedRequest {

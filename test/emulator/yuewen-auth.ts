@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EmulatorCore, TokenCheck } from './core.js';
-import type { FailableCall } from './types.js';
+import type { Dialect, FailableCall } from './types.js';
+import { webHeaderRefusal } from './web-headers.js';
+import { withEcho } from './echo.js';
 import { header, hasContentType, parseCookies, sendJson, type ConnectError } from './http-util.js';
 
 // The checks every yuewen call shares. They answer the error themselves and
@@ -13,6 +15,14 @@ export const EMBEZZLED: ConnectError = { code: 'unauthenticated', message: 'oasi
 export function answeredFailure(core: EmulatorCore, call: FailableCall, res: ServerResponse): boolean {
   const failure = core.takeFailure(call);
   if (!failure) return false;
+  const html = (failure.body as { html?: unknown }).html;
+  if (typeof html === 'string') {
+    // A proxy's or WAF's error page instead of a Connect error.
+    const page = Buffer.from(withEcho(html));
+    res.writeHead(failure.status, { 'content-type': 'text/html; charset=utf-8', 'content-length': page.length });
+    res.end(page);
+    return true;
+  }
   sendJson(res, failure.status, failure.body);
   return true;
 }
@@ -43,17 +53,14 @@ export function checkConnect(req: IncomingMessage, res: ServerResponse, contentT
   return true;
 }
 
-/** The device id the `oasis-*` headers name, or undefined after answering 401 "embezzled". */
-export function oasisDevice(req: IncomingMessage, res: ServerResponse): string | undefined {
-  const deviceId = header(req, 'oasis-webid');
-  const cookieDevice = parseCookies(req).get('Oasis-Webid');
-  const ok =
-    header(req, 'oasis-appid') === '10200' &&
-    header(req, 'oasis-platform') === 'web' &&
-    deviceId !== '' &&
-    (cookieDevice === undefined || cookieDevice === deviceId);
-  if (ok) return deviceId;
-  sendJson(res, 401, EMBEZZLED);
+/**
+ * The device id the `oasis-*` headers name, or undefined after refusing the call: every call must
+ * carry the web app's full header set of its dialect (web-headers.ts), as the real service wants.
+ */
+export function oasisDevice(req: IncomingMessage, res: ServerResponse, dialect: Dialect): string | undefined {
+  const refusal = webHeaderRefusal(req.headers, dialect, `http://${header(req, 'host')}`);
+  if (!refusal) return header(req, 'oasis-webid');
+  sendJson(res, refusal.status, refusal.body);
   return undefined;
 }
 
@@ -63,6 +70,8 @@ export function checkSession(core: EmulatorCore, req: IncomingMessage, deviceId:
   // Access tokens are JWTs (single dots) and never contain an empty segment, so
   // the first triple dot is the separator.
   const sep = cookie.indexOf('...');
+  // A bare value is what the real service calls illegal (PROTOCOL.md, console API notes).
+  if (sep < 0 && cookie !== '') return { ok: false, problem: 'token is illegal' };
   if (sep <= 0) return { ok: false, problem: 'token is invalid' };
   return core.checkAccessToken(cookie.slice(0, sep), cookie.slice(sep + 3), deviceId);
 }

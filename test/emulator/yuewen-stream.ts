@@ -1,8 +1,9 @@
 import { answerFor, searchResultsFor } from './answer.js';
 import type { EmulatorCore } from './core.js';
 import { openAnswerStream, readStreamRequest, sendFrames, trailerOnly, type DialectEvents } from './answer-stream.js';
-import { MAX_PROMPT_CHARS, PROMPT_TOO_LONG } from './answer-stream.js';
+import { MAX_PROMPT_CHARS, PROMPT_TOO_LONG, sendSources, SIGN_IN_NEEDED } from './answer-stream.js';
 import { parseDirectives, type Directives } from './directives.js';
+import { withEcho } from './echo.js';
 import type { EnvelopeStream } from './envelope-writer.js';
 import { header, sendJson, type ConnectError, type RouteHandler } from './http-util.js';
 import type { Rng } from './prng.js';
@@ -17,7 +18,7 @@ const BAD_REQUEST = 'request must be {"chatId","messageInfo":{"text"}}';
 /** Yuewen events are top-level keys; its in-stream error is a message of its own. */
 const YUEWEN_EVENTS: DialectEvents = {
   send: (stream, event) => stream.send(event),
-  sendError: (stream) => stream.send({ error: { code: 'internal', message: 'emulated upstream error' } }),
+  sendError: (stream) => stream.send({ error: { code: 'internal', message: withEcho('emulated upstream error') } }),
 };
 
 interface ParsedRequest {
@@ -48,9 +49,7 @@ async function streamAnswer(
   // The slow fault holds back even the response headers.
   if (directives.faults.has('slow')) await stream.sleep(directives.slowMs ?? core.options.slowMs);
   await stream.send({ startEvent: { messageId: core.nextId() } });
-  if (directives.search) {
-    await stream.send({ pipelineEvent: { eventSearch: { results: searchResultsFor(msg.text) } } });
-  }
+  if (directives.search) await sendSources(stream, YUEWEN_EVENTS, directives, {}, searchResultsFor(msg.text));
   if (!(await sendFrames(core, stream, rng, msg, frames, directives, YUEWEN_EVENTS))) return;
   await stream.send({ doneEvent: {} });
   await stream.end({});
@@ -72,11 +71,12 @@ export function sendMessageStream(core: EmulatorCore): RouteHandler {
     core.messages.push(msg);
     if (answeredFailure(core, 'SendMessageStream', res)) return;
     if (!checkConnect(req, res, 'application/connect+json')) return;
-    const deviceId = oasisDevice(req, res);
+    const deviceId = oasisDevice(req, res, 'yuewen');
     if (deviceId === undefined) return;
     const session = checkSession(core, req, deviceId);
     if (!session.ok && session.problem === EMBEZZLED.message) return sendJson(res, 401, EMBEZZLED);
     if (!session.ok) return trailerOnly(core, res, { code: 'unauthenticated', message: session.problem });
+    if (session.token.account.signedOut) return trailerOnly(core, res, SIGN_IN_NEEDED);
     const directives = parseDirectives(msg.text);
     if (directives.faults.has('401')) return trailerOnly(core, res, EXPIRED);
     if (!parsed) return trailerOnly(core, res, invalid);

@@ -41,7 +41,7 @@ function upload(core: EmulatorCore): RouteHandler {
       res.setHeader('allow', 'PUT');
       return sendError(res, 405, 'unimplemented', `method ${req.method ?? ''} not allowed`);
     }
-    const deviceId = oasisDevice(req, res);
+    const deviceId = oasisDevice(req, res, 'yuewen');
     if (deviceId === undefined) return;
     const session = checkSession(core, req, deviceId);
     if (!session.ok) return sendError(res, 401, 'unauthenticated', session.problem);

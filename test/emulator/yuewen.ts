@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Account, EmulatorCore } from './core.js';
 import type { FailableCall } from './types.js';
-import { parseCookies, parseJson, readBody, sendJson, type RouteHandler } from './http-util.js';
+import { parseJson, readBody, sendJson, type RouteHandler } from './http-util.js';
 import { answeredFailure, checkConnect, checkSession, oasisDevice, sendError } from './yuewen-auth.js';
 import { sendMessageStream } from './yuewen-stream.js';
-import { splitOasisToken } from './capy-auth.js';
+import { refreshSession, sendRefreshed, type RefreshRefusal } from './refresh.js';
 import { createUploadRoutes, UPLOAD_PATHS } from './yuewen-upload.js';
 
 // Route handlers of the legacy `yuewen` dialect (PROTOCOL.md, "Dialect yuewen").
@@ -41,7 +41,7 @@ function unaryApi(core: EmulatorCore, call: FailableCall | undefined, handle: Un
     const raw = await readBody(req);
     if (call && answeredFailure(core, call, res)) return;
     if (!checkConnect(req, res, 'application/json')) return;
-    const deviceId = oasisDevice(req, res);
+    const deviceId = oasisDevice(req, res, 'yuewen');
     if (deviceId === undefined) return;
     const session = checkSession(core, req, deviceId);
     if (!session.ok) return sendError(res, 401, 'unauthenticated', session.problem);
@@ -51,23 +51,26 @@ function unaryApi(core: EmulatorCore, call: FailableCall | undefined, handle: Un
   };
 }
 
+const REFUSAL: Record<RefreshRefusal, string> = {
+  invalid: 'token is invalid',
+  mismatch: 'token is invalid',
+  embezzled: 'oasis-token is embezzled',
+  bare: 'token is illegal',
+};
+
+// Rotates strictly like capy's RefreshToken (refresh.ts): the user token logs in once.
 function registerDevice(core: EmulatorCore): RouteHandler {
   return async (req, res) => {
     const raw = await readBody(req);
     core.countRegisterDevice();
     if (answeredFailure(core, 'RegisterDevice', res)) return;
     if (!checkConnect(req, res, 'application/json')) return;
-    const deviceId = oasisDevice(req, res);
+    const deviceId = oasisDevice(req, res, 'yuewen');
     if (deviceId === undefined) return;
-    // The refresh token is the user token, so a refresh by refresh token lands here too.
-    const { access: presented, refresh } = splitOasisToken(parseCookies(req).get('Oasis-Token') ?? '');
-    core.refreshCookies.push({ deviceId, form: presented ? 'pair' : 'bare' });
-    const account = core.accountByUserToken(refresh);
-    if (!account || (presented && core.findAccessToken(presented)?.account !== account)) return sendError(res, 401, 'unauthenticated', 'token is invalid');
-    if (account.deviceId !== deviceId) return sendError(res, 401, 'unauthenticated', 'oasis-token is embezzled');
     if (!isObject(parseJson(raw))) return sendError(res, 400, 'invalid_argument', 'request body is not a JSON object');
-    const access = core.issueAccessToken(account);
-    sendJson(res, 200, { accessToken: { raw: access.raw }, refreshToken: { raw: account.userToken } });
+    const done = refreshSession(core, req, deviceId);
+    if (!done.ok) return sendError(res, 401, 'unauthenticated', REFUSAL[done.refusal]);
+    sendRefreshed(core, res, done);
   };
 }
 
