@@ -1,5 +1,6 @@
 import fp from 'fastify-plugin';
 import { createConversations } from '../src/conversations.js';
+import { createRedisConversationShare } from '../src/shared-state/conversation-share.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -17,13 +18,14 @@ export default fp(
       maxKept: config.CONVERSATION_MAX_KEPT,
       discardChat: app.chatJanitor.discardChat,
       log: app.log,
+      ...(app.sharedRedis ? { share: createRedisConversationShare(app.sharedRedis), adopt: app.chatJanitor.track, handOver: app.chatJanitor.forget } : {}),
     });
     app.decorate('conversations', conversations);
     // Before the janitor's own drain, whichever order the hooks run in: wait here as well.
     app.addHook('onClose', async () => {
-      conversations.close();
+      await conversations.close();
       await app.chatJanitor.drain();
     });
   },
-  { name: 'conversations', dependencies: ['config', 'token-pool'] },
+  { name: 'conversations', dependencies: ['config', 'token-pool', 'shared-state'] },
 );

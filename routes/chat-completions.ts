@@ -26,7 +26,7 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const plan = planCompletion(request.body, { ...planOptions, log: request.log });
-      const turn = app.conversations.begin({
+      const turn = await app.conversations.begin({
         caller: callerKey(request.headers.authorization),
         messages: request.body.messages,
         conversationId: request.body.conversation_id ?? request.headers['x-conversation-id']?.toString(),

@@ -19,6 +19,11 @@ export function createChatJanitor(pool: TokenPool, dialect: Dialect, log: Fastif
     journal.add(cred, chatId);
   }
 
+  /** Another replica took the chat over (a kept conversation): its journal entry is that one's now. */
+  function forget(chatId: string): void {
+    journal.disown(chatId);
+  }
+
   function discardChat(cred: Credential, chatId: string): void {
     const job = pool
       // No signal of its own: the dispatcher's connect and header timeouts bound the call.
@@ -50,5 +55,5 @@ export function createChatJanitor(pool: TokenPool, dialect: Dialect, log: Fastif
     while (pending.size > 0) await Promise.allSettled([...pending]);
   }
 
-  return { track, discardChat, sweep, drain, stats: () => ({ pending: pending.size, failures, recovered }) };
+  return { track, forget, discardChat, sweep, drain, stats: () => ({ pending: pending.size, failures, recovered }) };
 }
