@@ -25,7 +25,7 @@ describe('a kept conversation shared by two replicas', () => {
       const dataDir = mkdtempSync(join(tmpdir(), 'step-gateway-replica-'));
       dirs.push(dataDir);
       replicas.push(
-        await spawnService({ STEP_DIALECT: DIALECT, STEP_BASE_URL: emu.url, DATA_DIR: dataDir, REDIS_URL: redis.url, CONVERSATION_MODE: 'auto' }),
+        await spawnService({ STEP_DIALECT: DIALECT, STEP_BASE_URL: emu.url, DATA_DIR: dataDir, REDIS_URL: redis.url, CONVERSATION_MODE: 'auto', REPLICA_LEASE_MS: '3000' }),
       );
     }
   });
@@ -57,9 +57,25 @@ describe('a kept conversation shared by two replicas', () => {
     assert.equal(emu.stats().chatsCreated, 1);
   });
 
-  test('stopping both replicas deletes the kept chat once', async () => {
+  test('the kept chats of a replica killed with SIGKILL are deleted by the other, where turn 2 starts afresh', async () => {
+    const [a, b] = replicas as [ServiceProcess, ServiceProcess];
+    const history: { role: 'user' | 'assistant'; content: string }[] = [{ role: 'user', content: 'remember 7' }];
+    const first = await a.client(token).chat.completions.create({ model: 'step', messages: history });
+    history.push({ role: 'assistant', content: first.choices[0]!.message.content! }, { role: 'user', content: 'which number?' });
+    assert.equal(emu.stats().liveChats, 2, 'both conversations kept');
+    await a.kill();
+    await eventually(() => emu.stats().liveChats === 0, 'the killed replica\'s kept chats deleted by the survivor', 20_000);
+
+    const second = await b.client(token).chat.completions.create({ model: 'step', messages: history });
+    assert.ok(second.choices[0]?.message.content);
+    const sent = emu.messages.at(-1)!;
+    assert.equal(sent.turn, 1, 'a fresh chat, not the deleted one');
+    assert.match(sent.text, /remember 7/, 'with the history flattened into it');
+  });
+
+  test('stopping the replicas deletes every kept chat', async () => {
     for (const r of replicas) await r.stop();
     await eventually(() => emu.stats().liveChats === 0, 'the kept chat deleted');
-    assert.equal(emu.stats().chatsDeleted, 1);
+    assert.equal(emu.stats().chatsDeleted, emu.stats().chatsCreated);
   });
 });
