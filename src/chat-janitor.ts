@@ -2,6 +2,8 @@ import type { FastifyBaseLogger } from 'fastify';
 import { TokenRejectedError } from './errors.js';
 import { NO_JOURNAL, type ChatJournal } from './shared-state/chat-journal.js';
 import type { TokenPool } from './token-pool.js';
+import type { Drift } from './upstream/drift.js';
+import { upstreamStatus } from './upstream/http.js';
 import type { Credential, Dialect } from './upstream/types.js';
 
 /**
@@ -9,7 +11,7 @@ import type { Credential, Dialect } from './upstream/types.js';
  * still being deleted so a shutdown can wait for them. Every chat is journaled from creation to
  * deletion, so the chats of a process that died (SIGKILL, OOM) are deleted by whoever claims them.
  */
-export function createChatJanitor(pool: TokenPool, dialect: Dialect, log: FastifyBaseLogger, journal: ChatJournal = NO_JOURNAL) {
+export function createChatJanitor(pool: TokenPool, dialect: Dialect, log: FastifyBaseLogger, journal: ChatJournal = NO_JOURNAL, drift?: Drift) {
   const pending = new Set<Promise<void>>();
   let failures = 0;
   let recovered = 0;
@@ -35,6 +37,11 @@ export function createChatJanitor(pool: TokenPool, dialect: Dialect, log: Fastif
           failures++;
           // A rejected account can never delete it: journaling it on would retry forever.
           if (err instanceof TokenRejectedError) journal.remove(chatId);
+          // A deletion endpoint that is gone (renamed upstream) would otherwise warn for every chat.
+          if (drift && upstreamStatus(err) === 404) {
+            journal.remove(chatId);
+            return drift.auxiliaryFailed('chat deletion', err);
+          }
           log.warn({ account: cred.id, chatId, code: (err as { code?: string }).code, msg: err.message }, 'could not delete upstream chat');
         },
       )

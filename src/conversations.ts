@@ -73,7 +73,8 @@ export function callerKey(authorization: string | undefined): string {
   return createHash('sha256').update(authorization ?? '').digest('base64url');
 }
 
-const NONE: ConversationTurn = {
+/** A turn outside any conversation: a fresh chat, deleted after. */
+export const NO_CONVERSATION: ConversationTurn = {
   keeping: () => ({}),
   sentText: (flattened) => flattened,
   finish: () => undefined,
@@ -177,7 +178,7 @@ export function createConversations(opts: ConversationOptions) {
 
   /** Looks the request up; in `id` mode an unknown conversation_id is a 404. */
   async function begin(input: BeginInput): Promise<ConversationTurn> {
-    if (opts.mode === 'off') return NONE;
+    if (opts.mode === 'off') return NO_CONVERSATION;
     const found = await take(input);
     const ours = found.kept && input.creds.some((c) => c.id === found.kept!.cred.id);
     // Claimed but not this caller's accounts: it stays kept for its own.

@@ -42,6 +42,7 @@ export function createMetrics() {
       },
     }),
     accounts: new Gauge({ name: `${PREFIX}accounts`, help: 'StepChat accounts known to the service by state', labelNames: ['state'], registers }),
+    queuedRequests: new Gauge({ name: `${PREFIX}queued_requests`, help: 'Requests waiting for a free account (TOKEN_MAX_CONCURRENCY)', registers }),
     tokens: new Counter({ name: `${PREFIX}tokens_total`, help: 'Estimated tokens by kind (prompt, completion) and model', labelNames: ['kind', 'model'], registers }),
     unknownEvents: new Counter({
       name: `${PREFIX}upstream_unknown_events_total`,

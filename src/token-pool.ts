@@ -16,6 +16,10 @@ export interface TokenPoolOptions {
   deadCooldownMs?: number;
   /** Idle entries kept at most (client-supplied tokens come and go). */
   maxEntries?: number;
+  /** Logins of accounts never seen working that run at once (made-up tokens must not flood the upstream). */
+  newLoginConcurrency?: number;
+  /** How long a never-working token the upstream rejected is answered 401 without a new login. */
+  rejectedTtlMs?: number;
   now?: () => number;
 }
 
@@ -30,6 +34,10 @@ interface Entry {
   staleAccess?: string;
   deadUntil: number;
   lastUsed: number;
+  /** A login succeeded once (in this process, or a stored rotation says so). */
+  known: boolean;
+  /** Negative cache of a never-working token's rejection. */
+  rejected?: { until: number; message: string };
 }
 
 export interface Lease {
@@ -47,6 +55,8 @@ export function createTokenPool(opts: TokenPoolOptions) {
   const deadCooldownMs = opts.deadCooldownMs ?? 60_000;
   const maxEntries = opts.maxEntries ?? 10_000;
   const entries = new Map<string, Entry>();
+  const rejectedTtlMs = opts.rejectedTtlMs ?? 10_000;
+  const limitNew = slots(opts.newLoginConcurrency ?? 4);
   let turn = 0;
 
   function entry(cred: Credential): Entry {
@@ -55,7 +65,7 @@ export function createTokenPool(opts: TokenPoolOptions) {
       if (entries.size >= maxEntries) evictIdle();
       const stored = opts.store?.get(cred.id);
       const current = stored ? { ...cred, deviceId: stored.deviceId, secret: stored.secret, access: stored.access } : cred;
-      e = { cred, current, inflight: 0, deadUntil: 0, lastUsed: now() };
+      e = { cred, current, inflight: 0, deadUntil: 0, lastUsed: now(), known: stored !== undefined };
       entries.set(cred.id, e);
     }
     return e;
@@ -97,6 +107,7 @@ export function createTokenPool(opts: TokenPoolOptions) {
   function session(cred: Credential): Promise<Session> {
     const e = entry(cred);
     if (e.session && e.session.expiresAt - opts.refreshMarginMs > now()) return Promise.resolve(e.session);
+    if (e.rejected && e.rejected.until > now() && !e.refreshing) return Promise.reject(new TokenRejectedError(e.rejected.message));
     if (!e.refreshing) {
       // Not tied to one caller's signal: other requests wait on the same refresh.
       e.refreshing = (opts.share ? sharedLogin(cred, e, opts.share) : login(cred, e)).finally(() => {
@@ -134,9 +145,10 @@ export function createTokenPool(opts: TokenPoolOptions) {
     });
   }
 
+  /** Logs the account in; a token never seen working waits for one of a bounded number of first logins. */
   function login(cred: Credential, e: Entry): Promise<Session> {
-    return opts.dialect
-      .login(e.current)
+    const run = () => opts.dialect.login(e.current);
+    return (e.known ? run() : limitNew(run))
       .then(
         (s) => {
           // Keep the pair as the browser's cookie jar does: the next refresh presents `<access>...<refresh>`.
@@ -149,13 +161,17 @@ export function createTokenPool(opts: TokenPoolOptions) {
           }
           e.session = { ...s, account: cred.id };
           e.deadUntil = 0;
+          e.known = true;
+          e.rejected = undefined;
           return e.session;
         },
         (err) => {
           if (err instanceof TokenRejectedError) e.deadUntil = now() + deadCooldownMs;
           if (err instanceof UpstreamAuthError) {
             e.deadUntil = now() + deadCooldownMs;
-            throw new TokenRejectedError(err.message.replace(/^StepChat session rejected: /, ''));
+            const message = err.message.replace(/^StepChat session rejected: /, '');
+            if (!e.known) e.rejected = { until: now() + rejectedTtlMs, message };
+            throw new TokenRejectedError(message);
           }
           throw err;
         },
@@ -199,6 +215,7 @@ export function createTokenPool(opts: TokenPoolOptions) {
     // The shared jar's session would be no proof either.
     e.staleAccess = e.session?.access ?? e.staleAccess;
     e.session = undefined;
+    e.rejected = undefined;
     try {
       await session(cred);
       return true;
@@ -218,3 +235,20 @@ export function createTokenPool(opts: TokenPoolOptions) {
 }
 
 export type TokenPool = ReturnType<typeof createTokenPool>;
+
+/** Runs at most `max` tasks at once; the rest wait in order (a slot passes straight to the next). */
+function slots(max: number) {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async function run<T>(task: () => Promise<T>): Promise<T> {
+    if (active < max) active++;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await task();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else active--;
+    }
+  };
+}
