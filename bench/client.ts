@@ -27,6 +27,8 @@ export interface ClientSpec {
   model: string;
   /** Prompt prefix; a sequence number is appended so answers vary. */
   prompt: string;
+  /** Extra request fields (tools, stop, …); `stream_options` is sent with streams only. */
+  extraBody?: Record<string, unknown>;
 }
 
 /** The result line a client prints. */
@@ -57,8 +59,11 @@ async function main(): Promise<void> {
   if (spec.target === 'gateway') {
     const origin = new URL(spec.url).origin;
     const pool = new Pool(origin, { connections: spec.connections, keepAliveTimeout: 60_000 });
+    const { stream_options: streamOptions, ...extra } = spec.extraBody ?? {};
+    const fields = spec.stream && streamOptions ? { ...extra, stream_options: streamOptions } : extra;
     one = async (seq, started) => {
-      const r = await callGateway(pool, origin, spec.token, { model: spec.model, messages: [{ role: 'user', content: `${spec.prompt} ${seq % 997}` }], stream: spec.stream }, started);
+      const body = { ...fields, model: spec.model, messages: [{ role: 'user', content: `${spec.prompt} ${seq % 997}` }], stream: spec.stream };
+      const r = await callGateway(pool, origin, spec.token, body, started);
       const ok = r.done && r.status === 200 && (spec.stream ? r.ttftMs >= 0 : r.text.length > 0);
       return { ok, ttftMs: spec.stream ? r.ttftMs : -1, error: ok ? undefined : `HTTP ${r.status} ${r.errorCode ?? 'incomplete'}` };
     };
