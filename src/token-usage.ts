@@ -58,8 +58,16 @@ export function createUsageMeter(promptText: () => string) {
       yield batch;
     }
   };
+  // The log line, the metrics and the usage chunk all ask once the answer is done: counted once.
+  let memo: { prompt: string; answered: number; usage: Usage } | undefined;
   function usage(): Usage {
-    const prompt = tokenCount(promptText());
+    const sent = promptText();
+    const answered = content.length + reasoning.length;
+    if (memo?.prompt !== sent || memo.answered !== answered) memo = { prompt: sent, answered, usage: count(sent) };
+    return { ...memo.usage, completion_tokens_details: { ...memo.usage.completion_tokens_details } };
+  }
+  function count(sent: string): Usage {
+    const prompt = tokenCount(sent);
     const reasoningTokens = tokenCount(reasoning);
     const completion = tokenCount(content) + reasoningTokens;
     return {
