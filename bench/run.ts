@@ -6,6 +6,7 @@ import { printProfile, summarizeProfile, type ProfileSummary } from './lib/profi
 import { build, OUT, ROOT, rssAnonMb, rssMb, SERVICE_DIR, startFlags, startEmulatorProc, startRelayProc, startServiceProc, stop, type EmulatorProc } from './lib/procs.js';
 import { compare, compareRelay, printReport, verdicts } from './lib/report.js';
 import { runScale, type ScaleResult } from './lib/scale.js';
+import { sieveCost } from './lib/sieve-cost.js';
 import { tokenizerCost } from './lib/tokenizer-cost.js';
 import { control, newAccount, runScenario, type ScenarioResult } from './lib/scenario.js';
 import type { Dialect } from './lib/upstream.js';
@@ -24,8 +25,9 @@ import type { Dialect } from './lib/upstream.js';
 //                              frames; BENCH_SCALE_RAMP_MS=5000 to open them all
 //   BENCH_PROFILE=1            profile the service (node --cpu-prof) at 32 connections (0 skips)
 //   BENCH_DIALECT=capy         upstream dialect of the emulator and the service (or yuewen)
-//   BENCH_PHASES=throughput,scale,profile,tokenizer   which parts to run (tokenizer: CPU of the o200k
-//                              usage count per completion, measured in this process)
+//   BENCH_PHASES=throughput,scale,profile,tokenizer,tools   which parts to run (tokenizer: CPU of the o200k
+//                              usage count per completion; tools: what the tool sieve adds to an answer
+//                              when tools are offered, CPU and time to first content; both in this process)
 //   BENCH_FRAGMENT=1           the emulator's random fragmentation (0: one write per envelope)
 //   BENCH_MODEL=step-auto      model name clients send (an unlisted name is logged at info)
 //   BENCH_QUIET_WAIT_MS=20000  before each scenario, wait up to this long for the machine to be quiet
@@ -60,7 +62,7 @@ export const FEATURE_BODY = {
 const SCALE_STREAMS = Number(env.BENCH_SCALE_STREAMS ?? 1000);
 const SCALE_DELAY_MS = Number(env.BENCH_SCALE_DELAY_MS ?? 700);
 const SCALE_RAMP_MS = Number(env.BENCH_SCALE_RAMP_MS ?? 5000);
-const PHASES = new Set((env.BENCH_PHASES ?? 'throughput,scale,profile,tokenizer').split(','));
+const PHASES = new Set((env.BENCH_PHASES ?? 'throughput,scale,profile,tokenizer,tools').split(','));
 const PROFILE = env.BENCH_PROFILE !== '0' && PHASES.has('profile');
 const DIALECT = (env.BENCH_DIALECT ?? 'capy') as Dialect;
 // A model the upstream lists (what clients pick from GET /v1/models) unless BENCH_MODEL says otherwise.
@@ -224,6 +226,14 @@ async function main(): Promise<void> {
           `${tokenizer.cappedUsPerCompletion} µs with a max_tokens cap (re-counted per delta)`,
       );
     }
+    const tools = PHASES.has('tools') ? await sieveCost(PROMPT, FRAMES) : undefined;
+    if (tools) {
+      console.log(
+        `\ntool sieve (tools offered): ${tools.plainUs} µs CPU per ${FRAMES}-frame answer without a call (${tools.noSieveUs} µs without tools), ` +
+          `${tools.callUs} µs for an answer that is a call; first content after ${tools.framesToFirstContent} upstream frame(s) on average (1 = none held), ` +
+          `${tools.firstContentUs} µs from the first frame in to the first content out (${tools.firstContentNoSieveUs} µs without tools)`,
+      );
+    }
     const out = {
       machine: machine(),
       settings: {
@@ -248,6 +258,7 @@ async function main(): Promise<void> {
       scale,
       profile: prof,
       tokenizer,
+      tools,
       targets: v,
     };
     writeFileSync(join(ROOT, 'bench', 'results.json'), `${JSON.stringify(out, null, 2)}\n`);

@@ -27,9 +27,10 @@ export default fp(
         if (record.ttftMs !== null) m.timeToFirstToken.observe({ mode, model }, record.ttftMs / 1000);
         m.tokens.inc({ kind: 'prompt', model }, record.promptTokens);
         m.tokens.inc({ kind: 'completion', model }, record.completionTokens);
+        if (request.apiKeyName) app.keyStats.tokens(request.apiKeyName, record.promptTokens, record.completionTokens);
         request.log.info(record, 'completion');
       });
     });
   },
-  { name: 'completion-trace', dependencies: ['metrics'] },
+  { name: 'completion-trace', dependencies: ['metrics', 'token-pool', 'auth'] },
 );

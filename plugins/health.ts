@@ -19,7 +19,12 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
   /** A server pool is ready when at least one of its accounts gets a session (cached or new). */
   async function usableAccount(): Promise<boolean> {
     for (const cred of app.serverAccounts.tokens) {
-      const ok = await app.tokenPool.withSession(cred, async () => true).catch(() => false);
+      // A dead or cooling account is left to its re-check: probes must not hammer it.
+      if (!app.accountHealth.eligible(cred.id)) continue;
+      const ok = await app.tokenPool.withSession(cred, async () => true).catch((err: unknown) => {
+        app.accountHealth.failed(cred.id, err);
+        return false;
+      });
       if (ok) return true;
     }
     return false;
@@ -31,9 +36,11 @@ const health: FastifyPluginAsyncTypebox = async (app) => {
     if (app.serverAccounts.tokens.length > 0 && !(await usableAccount())) {
       return reply.code(503).send({ status: 'unavailable', reason: 'no usable StepChat account in STEP_TOKENS' });
     }
+    // Still serving, on local state: a balancer must not take every replica out for a Redis outage.
+    if (app.sharedRedis && !app.sharedRedis.up) return { status: 'degraded', reason: 'Redis unreachable: working on local state' };
     return { status: 'ready' };
   });
 };
 
 /** GET /healthz (the process answers) and GET /readyz (config loaded, an account usable, not draining). */
-export default fp(health, { name: 'health', dependencies: ['config', 'token-pool'] });
+export default fp(health, { name: 'health', dependencies: ['config', 'token-pool', 'accounts', 'shared-state'] });

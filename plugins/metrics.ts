@@ -15,10 +15,23 @@ const metricsPlugin: FastifyPluginAsyncTypebox = async (app) => {
   app.decorate('metrics', metrics);
   instrumentDialect(app.upstream.dialect, metrics);
   app.upstream.drift.onUnknownEvent((event) => metrics.unknownEvents.inc({ event }));
+  const redis = app.sharedRedis;
+  if (redis) {
+    metrics.registry.registerMetric(metrics.redisUp);
+    metrics.registry.registerMetric(metrics.redisErrors);
+  }
   metrics.onScrape(() => {
+    if (redis) {
+      metrics.redisUp.set(redis.up ? 1 : 0);
+      metrics.redisErrors.set(redis.stats().errors);
+    }
     metrics.chatsPendingDeletion.set(app.chatJanitor.stats().pending);
     metrics.accounts.set({ state: 'configured' }, app.serverAccounts.tokens.length);
     metrics.accounts.set({ state: 'known' }, app.tokenPool.stats().accounts);
+    const states = { healthy: 0, cooling: 0, dead: 0 };
+    for (const cred of app.serverAccounts.tokens) states[app.accountHealth.state(cred.id)]++;
+    for (const [state, n] of Object.entries(states)) metrics.accounts.set({ state }, n);
+    metrics.queuedRequests.set(app.scheduler.queued());
   });
 
   // On the raw response, so hijacked replies (SSE streams) are counted when they end too.
@@ -44,4 +57,4 @@ const metricsPlugin: FastifyPluginAsyncTypebox = async (app) => {
 };
 
 /** Prometheus series (prom-client) at GET /metrics, optionally behind METRICS_KEY. */
-export default fp(metricsPlugin, { name: 'metrics', dependencies: ['config', 'upstream-client', 'token-pool'] });
+export default fp(metricsPlugin, { name: 'metrics', dependencies: ['config', 'upstream-client', 'token-pool', 'accounts', 'shared-state'] });

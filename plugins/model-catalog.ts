@@ -18,6 +18,7 @@ export default fp(
         refreshMs: app.config.MODELS_REFRESH_MS,
         defaultModel: app.config.DEFAULT_MODEL,
         log: app.log,
+        drift: app.upstream.drift,
       }),
     );
   },

@@ -1,17 +1,25 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ChatCompletionRequestSchema, ChatCompletionSchema } from '../schemas/chat.js';
 import { ErrorResponses } from '../schemas/error.js';
+import { latestUserAttachments } from '../src/attachments/uploader.js';
 import { planCompletion, startCompletion } from '../src/chat.js';
 import { abortOnClose } from '../src/client-abort.js';
-import { callerKey } from '../src/conversations.js';
+import { callerKey, NO_CONVERSATION } from '../src/conversations.js';
+import { endOnShutdown } from '../src/drain.js';
+import { ShuttingDownError } from '../src/errors.js';
+import { loginFirst } from '../src/login-first.js';
 import { collectCompletion, streamChunks } from '../src/openai-format.js';
 
 /** POST /v1/chat/completions, streaming (SSE) or not, as the body's `stream` says. */
 const chatCompletions: FastifyPluginAsyncTypebox = async (app) => {
   const deps = {
     pool: app.tokenPool,
+    scheduler: app.scheduler,
+    health: app.accountHealth,
+    failoverAttempts: app.config.FAILOVER_ATTEMPTS,
     dialect: app.upstream.dialect,
     discardChat: app.chatJanitor.discardChat,
+    trackChat: app.chatJanitor.track,
     onAccountFailed: app.conversations.forgetAccount,
     reasoningOutput: app.config.REASONING_OUTPUT,
   };
@@ -25,26 +33,53 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (app) => {
     },
     async (request, reply) => {
       const plan = planCompletion(request.body, { ...planOptions, log: request.log });
-      const turn = app.conversations.begin({
-        caller: callerKey(request.headers.authorization),
-        messages: request.body.messages,
-        conversationId: request.body.conversation_id ?? request.headers['x-conversation-id']?.toString(),
-        creds: request.credentials,
-        completionId: plan.meta.id,
-      });
+      const pooled = request.credentials === app.serverAccounts.tokens;
+      const withFiles = latestUserAttachments(request.body.messages).length > 0;
+      const turn = plan.fresh
+        ? NO_CONVERSATION
+        : app.conversations.begin({
+            caller: callerKey(request.headers.authorization),
+            messages: request.body.messages,
+            conversationId: request.body.conversation_id ?? request.headers['x-conversation-id']?.toString(),
+            creds: request.credentials,
+            completionId: plan.meta.id,
+          });
       // Whatever happens to the request, a chat it took out of keeping goes back or goes away.
       reply.raw.once('close', () => turn.finish(undefined));
-      const signal = abortOnClose(reply.raw);
-      // Bad, forbidden, unreachable or oversized files fail here, before any upstream chat exists.
-      const files = await app.attachments.prepare(request.body.messages, signal);
-      reply.raw.once('close', () => void files.dispose());
-      plan.message.prepareAttachments = files.upload;
-      const pooled = request.credentials === app.serverAccounts.tokens;
-      const trace = app.traceCompletion(request, plan, pooled);
-      const { deltas, result, meta } = startCompletion({ ...deps, onStarted: trace.started }, request.credentials, plan, signal, request.log, pooled, turn);
-      const observed = trace.observe(deltas, result.usage);
-      if (plan.stream) return reply.eventStream(streamChunks(observed, meta, result, plan.includeUsage));
-      return reply.jsonKeepAlive(collectCompletion(observed, meta, result));
+      // Upstream work stops when the client leaves, or when the shutdown grace is over.
+      const signal = AbortSignal.any([abortOnClose(reply.raw), app.shutdownSignal]);
+      // Queued here, while the status can still say 429 or 503: a stream's 200 would leave first otherwise.
+      const initial = await app.scheduler.acquire(request.credentials, { pooled, signal }).catch((err: unknown) => {
+        throw app.shutdownSignal.aborted ? new ShuttingDownError() : err;
+      });
+      if (!initial) throw app.scheduler.noneUsable(request.credentials);
+      // A completion whose stream never starts must not keep the account (release is idempotent).
+      reply.raw.once('close', initial.release);
+
+      // Runs inside the reply helpers, so while the account logs in and files are fetched a stream
+      // gets its keep-alive comments (and a slow non-stream answer its early 200) as it would
+      // while the upstream is silent. A failure within the keep-alive interval keeps its status.
+      const start = async () => {
+        // A bogus token costs one login and a 401, never a download.
+        if (withFiles) await loginFirst(app.tokenPool, request.credentials, pooled);
+        // Bad, forbidden, unreachable or oversized files fail here, before any upstream chat exists.
+        const files = await app.attachments.prepare(request.body.messages, signal);
+        if (reply.raw.closed) void files.dispose();
+        else reply.raw.once('close', () => void files.dispose());
+        plan.message.prepareAttachments = files.upload;
+        const trace = app.traceCompletion(request, plan, pooled);
+        const { deltas, result, meta } = startCompletion({ ...deps, onStarted: trace.started }, request.credentials, plan, signal, request.log, pooled, turn, initial);
+        return { observed: trace.observe(endOnShutdown(deltas, app.shutdownSignal), result.usage), result, meta };
+      };
+      if (plan.stream) {
+        return reply.eventStream(
+          (async function* () {
+            const { observed, meta, result } = await start();
+            yield* streamChunks(observed, meta, result, plan.includeUsage);
+          })(),
+        );
+      }
+      return reply.jsonKeepAlive(start().then(({ observed, meta, result }) => collectCompletion(observed, meta, result)));
     },
   );
 };

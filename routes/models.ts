@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ErrorResponses } from '../schemas/error.js';
 import { ModelListSchema } from '../schemas/models.js';
-import { resolveCredentials } from '../src/auth.js';
+import { resolveCaller } from '../src/accounts/callers.js';
 import type { Credential } from '../src/upstream/types.js';
 
 /** GET /v1/models in the OpenAI list shape. */
@@ -10,7 +10,9 @@ const models: FastifyPluginAsyncTypebox = async (app) => {
     // Listing needs no credentials; with usable ones the upstream's own list is asked for.
     let creds: Credential[] = [];
     try {
-      creds = resolveCredentials(request.headers.authorization, app.serverAccounts);
+      const caller = resolveCaller(request.headers.authorization, { tokens: app.serverAccounts.tokens, keys: app.apiKeys, allowClientTokens: app.config.ALLOW_CLIENT_TOKENS });
+      // A dead or cooling pool account is left to its re-check: listing models must not log it in.
+      creds = caller.pooled ? caller.credentials.filter((c) => app.accountHealth.eligible(c.id)) : caller.credentials;
     } catch {
       creds = [];
     }

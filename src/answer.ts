@@ -1,10 +1,21 @@
 import { CitationFilter } from './citations.js';
 import type { SearchResult, UpstreamEvent } from './upstream/types.js';
 
+/** A piece of one tool call in OpenAI's streaming shape: the first of each `index` has `id`, `type` and the name. */
+export interface ToolCallDelta {
+  index: number;
+  id?: string;
+  type?: 'function';
+  function: { name?: string; arguments: string };
+}
+
 /** One piece of the answer as OpenAI clients receive it. */
 export interface Delta {
   content?: string;
   reasoning_content?: string;
+  tool_calls?: ToolCallDelta[];
+  /** Legacy function calling (`functions` in the request). */
+  function_call?: { name?: string; arguments: string };
 }
 
 /** Where the model's reasoning goes: its own field, inline `<think>` tags, or nowhere. */

@@ -1,25 +1,55 @@
 import type { FastifyBaseLogger } from 'fastify';
+import { TokenRejectedError } from './errors.js';
+import { NO_JOURNAL, type ChatJournal } from './shared-state/chat-journal.js';
 import type { TokenPool } from './token-pool.js';
+import type { Drift } from './upstream/drift.js';
+import { upstreamStatus } from './upstream/http.js';
 import type { Credential, Dialect } from './upstream/types.js';
 
 /**
  * Deletes upstream chats in the background so the account stays clean, and remembers the ones
- * still being deleted so a shutdown can wait for them.
+ * still being deleted so a shutdown can wait for them. Every chat is journaled from creation to
+ * deletion, so the chats of a process that died (SIGKILL, OOM) are deleted by whoever claims them.
  */
-export function createChatJanitor(pool: TokenPool, dialect: Dialect, log: FastifyBaseLogger) {
+export function createChatJanitor(pool: TokenPool, dialect: Dialect, log: FastifyBaseLogger, journal: ChatJournal = NO_JOURNAL, drift?: Drift) {
   const pending = new Set<Promise<void>>();
   let failures = 0;
+  let recovered = 0;
+
+  /** Journals a chat that was just created, before anything is sent into it. */
+  function track(cred: Credential, chatId: string): void {
+    journal.add(cred, chatId);
+  }
 
   function discardChat(cred: Credential, chatId: string): void {
     const job = pool
       // No signal of its own: the dispatcher's connect and header timeouts bound the call.
       .withSession(cred, (s) => dialect.deleteChat(s, chatId))
-      .catch((err: Error) => {
-        failures++;
-        log.warn({ account: cred.id, chatId, code: (err as { code?: string }).code, msg: err.message }, 'could not delete upstream chat');
-      })
+      .then(
+        () => journal.remove(chatId),
+        (err: Error) => {
+          failures++;
+          // A rejected account can never delete it: journaling it on would retry forever.
+          if (err instanceof TokenRejectedError) journal.remove(chatId);
+          // A deletion endpoint that is gone (renamed upstream) would otherwise warn for every chat.
+          if (drift && upstreamStatus(err) === 404) {
+            journal.remove(chatId);
+            return drift.auxiliaryFailed('chat deletion', err);
+          }
+          log.warn({ account: cred.id, chatId, code: (err as { code?: string }).code, msg: err.message }, 'could not delete upstream chat');
+        },
+      )
       .finally(() => pending.delete(job));
     pending.add(job);
+  }
+
+  /** Deletes the chats journaled by processes that are gone; returns how many were claimed. */
+  async function sweep(): Promise<number> {
+    const orphans = await journal.claimOrphans();
+    if (orphans.length > 0) log.info({ chats: orphans.length }, 'deleting upstream chats left by a process that died');
+    for (const { cred, chatId } of orphans) discardChat(cred, chatId);
+    recovered += orphans.length;
+    return orphans.length;
   }
 
   /** Waits for every deletion under way. */
@@ -27,5 +57,5 @@ export function createChatJanitor(pool: TokenPool, dialect: Dialect, log: Fastif
     while (pending.size > 0) await Promise.allSettled([...pending]);
   }
 
-  return { discardChat, drain, stats: () => ({ pending: pending.size, failures }) };
+  return { track, discardChat, sweep, drain, stats: () => ({ pending: pending.size, failures, recovered }) };
 }

@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
+import type { AccountLease } from './accounts/scheduler.js';
 import type { ChatCompletionRequest } from '../schemas/chat.js';
 import { translateEvents, TokenCounter, type Delta, type ReasoningOutput } from './answer.js';
 import { runCompletion, type CompletionDeps } from './completion.js';
@@ -10,6 +11,11 @@ import { completionMeta, type CompletionMeta, type CompletionResult } from './op
 import { buildPrompt } from './prompt.js';
 import { stopStage } from './stop-sequences.js';
 import { createUsageMeter, maxTokensStage } from './token-usage.js';
+import { createCorrector } from './tools/correction.js';
+import { jsonFormatStage } from './tools/json-format.js';
+import { formatOptions, toolOptions } from './tools/options.js';
+import { formatInstructions, toolInstructions } from './tools/prompt.js';
+import { toolSieve } from './tools/sieve.js';
 import type { Credential, OutgoingMessage } from './upstream/types.js';
 
 export interface PlanOptions {
@@ -32,10 +38,14 @@ function optionStages(body: ChatCompletionRequest): DeltaStage[] {
 /** What a chat-completion request asks of the upstream, checked and translated. */
 export function planCompletion(body: ChatCompletionRequest, opts: PlanOptions) {
   const stages = optionStages(body);
+  const tools = toolOptions(body);
+  const format = formatOptions(body);
   const requested = body.model?.trim() || 'step';
   const choice = opts.models.resolve(requested);
   if (choice.unknown && opts.models.firstSighting(requested)) opts.log.info({ requested, model: choice.model }, 'unknown model name; using the default model (said once per name)');
-  const text = buildPrompt(body.messages);
+  // The instructions ride in the message itself (StepChat takes no system prompt), so they count as prompt tokens.
+  const added = [tools && tools.choice !== 'none' ? toolInstructions(tools) : '', format ? formatInstructions(format) : ''].filter(Boolean);
+  const text = [buildPrompt(body.messages), ...added].join('\n\n');
   // An explicit use_search wins over the model suffix, which wins over the default.
   const search = body.use_search ?? choice.search ?? opts.searchDefault;
   const effort = body.reasoning_effort?.trim().toLowerCase();
@@ -48,6 +58,12 @@ export function planCompletion(body: ChatCompletionRequest, opts: PlanOptions) {
     meta: completionMeta(requested),
     /** Run in order over the client deltas, before usage is metered: the hook for answer filters. */
     stages,
+    /** Function calling asked for: the tool sieve goes first over the answer. */
+    tools,
+    /** response_format asks for JSON: checked over the answer, with one corrective turn. */
+    format,
+    /** Tool and JSON turns run in a chat of their own: a kept chat would get the new turn without the instructions. */
+    fresh: tools !== undefined || format !== undefined,
   };
 }
 
@@ -75,15 +91,27 @@ export function startCompletion(
   log: FastifyBaseLogger,
   pooled: boolean,
   turn: ConversationTurn,
+  initial?: AccountLease,
 ): { deltas: AsyncIterable<Delta[]>; result: CompletionResult; meta: CompletionMeta } {
   const outcome = newOutcome();
-  const meter = createUsageMeter(() => turn.sentText(plan.message.text));
-  const events = runCompletion(deps, creds, plan.message, signal, log, pooled, turn.keeping(plan.message));
+  // A strict tool, a call that must come, or response_format: the answer is checked, with one
+  // correction in the same chat.
+  const tools = plan.tools && plan.tools.choice !== 'none' ? plan.tools : undefined;
+  const mustCall = tools !== undefined && tools.choice !== 'auto';
+  const checked = plan.format !== undefined || mustCall || tools?.tools.some((t) => t.strict) === true;
+  const { keeping, corrector } = checked ? createCorrector(deps, creds, plan.message, signal, log, pooled) : { keeping: turn.keeping(plan.message), corrector: undefined };
+  const meter = createUsageMeter(() => turn.sentText(plan.message.text) + (corrector?.sent() ?? ''));
+  const events = runCompletion(deps, creds, plan.message, signal, log, pooled, keeping, initial);
   // The upstream withheld the answer (riskEvent): what came so far, then content_filter.
   const translated = translateEvents(events, new TokenCounter(), deps.reasoningOutput, () => {
     outcome.finishReason = 'content_filter';
     outcome.truncated = true;
   });
-  const deltas = runStages(translated, [...plan.stages, meter.stage, settleStage(turn, meter.answer)], outcome);
+  const stages: DeltaStage[] = [];
+  // The JSON stage comes last and is the one to let the kept chat go.
+  if (plan.tools && plan.tools.choice !== 'none') stages.push(toolSieve(plan.tools, corrector && plan.format ? { ...corrector, dismiss: () => undefined } : corrector));
+  stages.push(...plan.stages);
+  if (plan.format) stages.push(jsonFormatStage(plan.format, plan.stream, corrector));
+  const deltas = runStages(translated, [...stages, meter.stage, settleStage(turn, meter.answer)], outcome);
   return { deltas, result: { outcome, usage: meter.usage }, meta: plan.meta };
 }

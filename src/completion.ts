@@ -1,16 +1,24 @@
 import type { FastifyBaseLogger } from 'fastify';
-import { ClientGoneError, NoUsableTokenError, TokenRejectedError, UpstreamRateLimitError } from './errors.js';
+import type { AccountHealth } from './accounts/health.js';
+import type { AccountLease, Scheduler } from './accounts/scheduler.js';
+import { ClientGoneError, NoUsableTokenError } from './errors.js';
 import type { TokenPool } from './token-pool.js';
 import type { Credential, Dialect, OutgoingMessage, UpstreamAttachment, UpstreamEvent } from './upstream/types.js';
 
 export interface CompletionDeps {
   pool: TokenPool;
+  scheduler: Scheduler;
+  health: AccountHealth;
+  /** Accounts tried at most per completion (the first included). */
+  failoverAttempts: number;
   dialect: Dialect;
   /** Deletes an upstream chat in the background; never throws. */
   discardChat(cred: Credential, chatId: string): void;
+  /** Journals a chat just created, before it is used (src/chat-janitor.ts). */
+  trackChat?(cred: Credential, chatId: string): void;
   /** Told which account and upstream chat answer, once the upstream stream has started. */
   onStarted?(cred: Credential, chatId: string): void;
-  /** Told when an account turned out unusable (rejected, rate-limited). */
+  /** Told when an account failed (rejected, rate-limited, failing) before its answer started. */
   onAccountFailed?(cred: Credential): void;
 }
 
@@ -25,9 +33,11 @@ export interface ChatKeeping {
 }
 
 /**
- * Runs one completion upstream and yields its events (a batch per upstream read). Picks an account (failing over to the next
- * when the upstream rejects one before anything started), creates a chat, streams the message,
- * and always has the chat deleted afterwards, whether the stream ended, failed or was abandoned.
+ * Runs one completion upstream and yields its events (a batch per upstream read). Picks an account,
+ * creates a chat, streams the message, and always has the chat deleted afterwards, whether the
+ * stream ended, failed or was abandoned. Until the first batch is out, any failure that is the
+ * account's (rejected, rate-limited, 5xx, connection error, timeout) is recorded in its health
+ * and the next account tried, up to `failoverAttempts`; after it, errors end the stream.
  */
 export async function* runCompletion(
   deps: CompletionDeps,
@@ -35,22 +45,37 @@ export async function* runCompletion(
   flattened: OutgoingMessage,
   signal: AbortSignal,
   log: FastifyBaseLogger,
-  /** The accounts are the server's pool (STEP_TOKENS): all rejected is then a 503, not the client's 401. */
+  /** The accounts are the server's pool (STEP_TOKENS): all failed is then a 503, not the client's 401. */
   pooled = false,
   keeping: ChatKeeping = {},
+  /** The account the route already waited for (a queue wait ends before the response starts). */
+  initial?: AccountLease,
 ): AsyncGenerator<UpstreamEvent[]> {
   const { continued } = keeping;
-  const order = deps.pool.candidates(creds);
-  // A continued chat lives on one account: that one first. Busy or unusable: a fresh chat elsewhere.
-  const own = continued ? order.findIndex((c) => c.id === continued.cred.id) : -1;
-  if (own > 0) order.unshift(...order.splice(own, 1));
-  else if (continued && own === -1) keeping.release?.(continued.cred, continued.chatId, false);
-  for (let i = 0; i < order.length; i++) {
-    const cred = order[i]!;
-    const lease = deps.pool.lease(cred);
-    const resuming = i === 0 && own !== -1;
-    let chatId: string | undefined = resuming ? continued!.chatId : undefined;
-    const message = resuming ? continued!.message : flattened;
+  const tried = new Set<string>();
+  let lastError: unknown;
+  for (let attempt = 0; attempt < Math.max(1, deps.failoverAttempts); attempt++) {
+    if (signal.aborted) {
+      initial?.release();
+      throw new ClientGoneError();
+    }
+    let lease = attempt === 0 ? initial : undefined;
+    if (lease && continued && continued.cred.id !== lease.cred.id) {
+      const own = deps.scheduler.tryTake(continued.cred, { pooled });
+      if (own) {
+        lease.release();
+        lease = own;
+      }
+    }
+    lease ??= await deps.scheduler.acquire(creds, { exclude: tried, pooled, signal, prefer: attempt === 0 ? continued?.cred.id : undefined });
+    if (!lease) break;
+    const cred = lease.cred;
+    tried.add(cred.id);
+    // A continued chat lives on one account: that one, first. Busy or unusable: a fresh chat elsewhere.
+    const resuming = attempt === 0 && continued !== undefined && continued.cred.id === cred.id;
+    if (attempt === 0 && continued && !resuming) keeping.release?.(continued.cred, continued.chatId, false);
+    let chatId: string | undefined = resuming ? continued.chatId : undefined;
+    const message = resuming ? continued.message : flattened;
     let complete = false;
     let streaming = false;
     let events: AsyncIterator<UpstreamEvent[]> | undefined;
@@ -60,16 +85,20 @@ export async function* runCompletion(
         // Files belong to the account, and uploading before the chat exists leaves none behind on failure.
         if (message.prepareAttachments) attachments ??= await message.prepareAttachments(session, signal);
         // Not aborted with the client: a chat created upstream whose id we never read would leak.
-        chatId ??= await deps.dialect.createChat(session);
+        if (chatId === undefined) {
+          chatId = await deps.dialect.createChat(session);
+          deps.trackChat?.(cred, chatId);
+        }
         if (signal.aborted) throw new ClientGoneError();
         const outgoing = attachments ? { ...message, attachments } : message;
         events = (await deps.dialect.sendMessage(session, chatId, outgoing, signal))[Symbol.asyncIterator]();
         return events.next();
       });
       streaming = true;
+      deps.health.succeeded(cred.id);
       keeping.started?.(chatId!);
       deps.onStarted?.(cred, chatId!);
-      log.debug({ account: cred.id, chatId, continued: resuming }, 'upstream stream started');
+      log.debug({ account: cred.id, chatId, continued: resuming, attempt }, 'upstream stream started');
       for (let step = first; !step.done; step = await events!.next()) {
         if (signal.aborted) throw new ClientGoneError();
         yield step.value;
@@ -78,17 +107,12 @@ export async function* runCompletion(
       complete = true;
       return;
     } catch (err) {
-      // Nothing was sent yet: another account may do.
-      const accountProblem = err instanceof TokenRejectedError || err instanceof UpstreamRateLimitError;
-      if (accountProblem) deps.onAccountFailed?.(cred);
-      // A rejected account never answered, so even a chat already created can be left for another one.
-      const retryable = chatId === undefined || (!streaming && (resuming || err instanceof TokenRejectedError));
-      if (accountProblem && retryable && i < order.length - 1) {
-        log.warn({ account: cred.id, code: (err as { code?: string }).code }, 'account unusable; trying the next one');
-        continue;
-      }
-      if (pooled && err instanceof TokenRejectedError) throw new NoUsableTokenError('every configured StepChat account was rejected');
-      throw err;
+      if (streaming || signal.aborted) throw err;
+      const verdict = deps.health.failed(cred.id, err);
+      if (!verdict) throw err;
+      deps.onAccountFailed?.(cred);
+      lastError = err;
+      log.warn({ account: cred.id, code: verdict.code, state: verdict.state, reason: verdict.reason, attempt }, 'account failed before the answer started; trying the next one');
     } finally {
       // Abandoned by the consumer mid-stream: close the upstream response too.
       if (events?.return) await events.return().catch(() => undefined);
@@ -96,4 +120,10 @@ export async function* runCompletion(
       if (chatId !== undefined) (keeping.release ?? deps.discardChat)(cred, chatId, complete);
     }
   }
+  if (lastError === undefined) throw deps.scheduler.noneUsable(creds);
+  if (pooled) {
+    const code = (lastError as { code?: string }).code?.replace(/^STEP_/, '').toLowerCase() ?? 'error';
+    throw Object.assign(new NoUsableTokenError(`every StepChat account tried failed (last: ${code})`), { retryAfter: deps.scheduler.noneUsable(creds).retryAfter });
+  }
+  throw lastError;
 }

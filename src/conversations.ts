@@ -64,7 +64,8 @@ export function callerKey(authorization: string | undefined): string {
   return createHash('sha256').update(authorization ?? '').digest('base64url');
 }
 
-const NONE: ConversationTurn = {
+/** A turn outside any conversation: a fresh chat, deleted after. */
+export const NO_CONVERSATION: ConversationTurn = {
   keeping: () => ({}),
   sentText: (flattened) => flattened,
   finish: () => undefined,
@@ -133,7 +134,7 @@ export function createConversations(opts: ConversationOptions) {
 
   /** Looks the request up; in `id` mode an unknown conversation_id is a 404. */
   function begin(input: BeginInput): ConversationTurn {
-    if (opts.mode === 'off') return NONE;
+    if (opts.mode === 'off') return NO_CONVERSATION;
     const found = take(input);
     const ours = found.kept && input.creds.some((c) => c.id === found.kept!.cred.id);
     if (found.kept && !ours && opts.mode === 'id') throw new ConversationNotFoundError(input.conversationId);

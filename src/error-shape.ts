@@ -27,7 +27,7 @@ function typeFor(status: number): string {
  * Maps any error to the OpenAI error shape, its HTTP status and headers. Unknown errors become a
  * 500 whose message does not leak internals.
  */
-export function toErrorReply(err: Error & { statusCode?: number; code?: string; validation?: unknown[]; validationContext?: string }): ErrorReply {
+export function toErrorReply(err: Error & { statusCode?: number; code?: string; validation?: unknown[]; validationContext?: string; retryAfter?: number }): ErrorReply {
   const headers: Record<string, string> = {};
   let status = err.statusCode ?? 500;
   let code: string | null = null;
@@ -58,6 +58,7 @@ export function toErrorReply(err: Error & { statusCode?: number; code?: string; 
 
   // Retrying cannot fix a bad request or a bad key; tell the openai SDKs not to.
   if (status < 500 && status !== 408 && status !== 409 && status !== 429) headers['x-should-retry'] = 'false';
-  if (status === 429) headers['retry-after'] = '2';
+  // A busy or failing pool knows when to come back (queue, cool-down, re-check); otherwise a short guess.
+  if (status === 429 || (status === 503 && err.retryAfter !== undefined)) headers['retry-after'] = String(err.retryAfter ?? 2);
   return { status, headers, body: { error: { message, type: typeFor(status), param, code } } };
 }

@@ -33,8 +33,15 @@ export const AttachmentForbiddenError = createError('STEP_ATTACHMENT_FORBIDDEN',
 export const AttachmentUploadError = createError('STEP_ATTACHMENT_UPLOAD', 'StepChat did not accept the attachment: %s', 502);
 /** The upstream says the prompt is longer than it takes: the client's problem, never retried on another account. */
 export const ContextLengthError = createError('STEP_CONTEXT_LENGTH_EXCEEDED', 'The prompt is too long for StepChat: %s', 400);
+/** The service is shutting down: new requests are refused, and answers still running at the end of the grace are cut. */
+export const ShuttingDownError = createError('STEP_SHUTTING_DOWN', 'The service is shutting down; retry on another instance', 503);
+/** The request bodies being received and held would exceed BODY_BUDGET_BYTES. */
+export const BodyBudgetError = createError('STEP_BODY_BUDGET_EXCEEDED', 'the service is receiving too many large requests; retry after the Retry-After seconds', 503);
 /** The client closed the connection; nothing is sent back. */
 export const ClientGoneError = createError('STEP_CLIENT_GONE', 'client closed the connection', 499);
+
+export const AdminKeyError = createError('STEP_INVALID_ADMIN_KEY', 'The admin routes need Authorization: Bearer <ADMIN_KEY>', 401);
+export const UnknownAccountError = createError('STEP_UNKNOWN_ACCOUNT', 'No account of STEP_TOKENS has the id %s', 404);
 
 /**
  * Upstream-provided text made safe to show: credentials scrubbed (the given `secrets`, cookies,
@@ -44,3 +51,5 @@ export function brief(text: unknown, max = 200, secrets: Iterable<string | undef
   const s = scrubSecrets(typeof text === 'string' ? text : (JSON.stringify(text) ?? ''), secrets);
   return s.length > max ? `${s.slice(0, max)}…` : s;
 }
+/** response_format asked for JSON and the answer had none (or none that fits), even after one corrective turn. */
+export const InvalidJsonOutputError = createError('STEP_INVALID_JSON_OUTPUT', 'The model did not answer with valid JSON for response_format: %s', 502);

@@ -42,6 +42,7 @@ export function createMetrics() {
       },
     }),
     accounts: new Gauge({ name: `${PREFIX}accounts`, help: 'StepChat accounts known to the service by state', labelNames: ['state'], registers }),
+    queuedRequests: new Gauge({ name: `${PREFIX}queued_requests`, help: 'Requests waiting for a free account (TOKEN_MAX_CONCURRENCY)', registers }),
     tokens: new Counter({ name: `${PREFIX}tokens_total`, help: 'Estimated tokens by kind (prompt, completion) and model', labelNames: ['kind', 'model'], registers }),
     unknownEvents: new Counter({
       name: `${PREFIX}upstream_unknown_events_total`,
@@ -50,6 +51,8 @@ export function createMetrics() {
       registers,
     }),
     toolCalls: new Counter({ name: `${PREFIX}tool_calls_total`, help: 'Tool calls returned to clients by model', labelNames: ['model'], registers }),
+    redisUp: new Gauge({ name: `${PREFIX}redis_up`, help: '1 while the Redis shared with other replicas answers, 0 while it does not (absent without REDIS_URL)', registers: [] }),
+    redisErrors: new Gauge({ name: `${PREFIX}redis_errors`, help: 'Redis commands and connections that failed, the service going on with local state', registers: [] }),
     /** Runs `read` before each scrape, to set gauges from state kept elsewhere. */
     onScrape(read: () => void): void {
       gaugeReaders.push(read);

@@ -1,6 +1,8 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { ModelList } from '../schemas/models.js';
 import type { TokenPool } from './token-pool.js';
+import type { Drift } from './upstream/drift.js';
+import { isAuxiliaryFailure } from './upstream/http.js';
 import type { Credential, Dialect } from './upstream/types.js';
 
 const CREATED = 1711900800; // 2024-04-01, when StepChat opened to the public
@@ -40,7 +42,7 @@ export function parseModelName(requested: string): { base: string; search: boole
  * The models clients may name: the upstream's list (asked with an account the request may use,
  * cached, refreshed every `refreshMs`), or the dialect's fallback list when it cannot be asked.
  */
-export function createModelCatalog(opts: { dialect: Dialect; pool: TokenPool; refreshMs: number; defaultModel: string; log: FastifyBaseLogger }) {
+export function createModelCatalog(opts: { dialect: Dialect; pool: TokenPool; refreshMs: number; defaultModel: string; log: FastifyBaseLogger; drift?: Drift }) {
   const { dialect, pool } = opts;
   let cache: { ids: string[]; until: number } | undefined;
   let inflight: Promise<string[]> | undefined;
@@ -64,7 +66,9 @@ export function createModelCatalog(opts: { dialect: Dialect; pool: TokenPool; re
           return ids;
         },
         (err: Error) => {
-          opts.log.warn({ code: (err as { code?: string }).code }, `could not list upstream models, using ${cache ? 'the cached' : 'the fallback'} list: ${err.message}`);
+          // A renamed or failing model-list call is said once; the fallback list serves meanwhile.
+          if (opts.drift && isAuxiliaryFailure(err)) opts.drift.auxiliaryFailed('model list', err);
+          else opts.log.warn({ code: (err as { code?: string }).code }, `could not list upstream models, using ${cache ? 'the cached' : 'the fallback'} list: ${err.message}`);
           if (cache) cache.until = Date.now() + RETRY_AFTER_FAILURE_MS;
           return known();
         },

@@ -97,12 +97,25 @@ function plainField(delta: Delta): 'content' | 'reasoning_content' | undefined {
 export async function collectCompletion(deltas: AsyncIterable<Delta[]>, meta: CompletionMeta, result: CompletionResult): Promise<ChatCompletion> {
   let content = '';
   let reasoning = '';
+  const calls: { id: string; type: 'function'; function: { name: string; arguments: string } }[] = [];
+  let functionCall: { name: string; arguments: string } | undefined;
   for await (const batch of deltas) {
     for (const d of batch) {
       if (d.content) content += d.content;
       if (d.reasoning_content) reasoning += d.reasoning_content;
+      for (const c of d.tool_calls ?? []) {
+        const call = (calls[c.index] ??= { id: c.id ?? '', type: 'function', function: { name: '', arguments: '' } });
+        if (c.function.name) call.function.name = c.function.name;
+        call.function.arguments += c.function.arguments;
+      }
+      if (d.function_call) {
+        functionCall ??= { name: '', arguments: '' };
+        if (d.function_call.name) functionCall.name = d.function_call.name;
+        functionCall.arguments += d.function_call.arguments;
+      }
     }
   }
+  const called = calls.length > 0 || functionCall !== undefined;
   return {
     id: meta.id,
     object: 'chat.completion',
@@ -111,7 +124,14 @@ export async function collectCompletion(deltas: AsyncIterable<Delta[]>, meta: Co
     choices: [
       {
         index: 0,
-        message: { role: 'assistant', content, ...(reasoning ? { reasoning_content: reasoning } : {}) },
+        message: {
+          role: 'assistant',
+          // With calls and no prose, content is null as OpenAI sends it.
+          content: called && content.trim() === '' ? null : content,
+          ...(reasoning ? { reasoning_content: reasoning } : {}),
+          ...(calls.length > 0 ? { tool_calls: calls } : {}),
+          ...(functionCall ? { function_call: functionCall } : {}),
+        },
         finish_reason: result.outcome.finishReason,
       },
     ],

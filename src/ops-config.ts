@@ -5,6 +5,8 @@ const Ms = (def: number, description: string) => Type.Integer({ minimum: 0, defa
 
 /** Settings of the operational endpoints (metrics, load shedding, proxies); merged into ConfigSchema. */
 export const OpsConfigSchema = Type.Object({
+  ADMIN_KEY: Type.String({ default: '', description: 'enables GET /admin/accounts and POST /admin/accounts/:id/recheck behind Authorization: Bearer <key>' }),
+  SHUTDOWN_GRACE_MS: Ms(25_000, 'on SIGTERM/SIGINT, how long requests in progress may finish before streams are ended with an error chunk'),
   METRICS_KEY: Type.String({ default: '', description: 'when set, GET /metrics needs Authorization: Bearer <key>' }),
   NONSTREAM_KEEPALIVE_MS: Ms(0, 'non-stream answers slower than this get their 200 early and a space every SSE_KEEPALIVE_MS; 0 = off'),
   PRESSURE_MAX_EVENT_LOOP_DELAY_MS: Ms(1000, 'shed load (503) when the event loop lags more than this; 0 = no limit'),

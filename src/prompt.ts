@@ -1,5 +1,6 @@
 import type { ChatMessage, ContentPart } from '../schemas/chat.js';
 import { BadRequestError } from './errors.js';
+import { callBlock, type CallText } from './tools/prompt.js';
 
 /** A file or image the user attached, as the request gave it. */
 export interface AttachmentSource {
@@ -60,13 +61,36 @@ export function messageAttachments(content: ChatMessage['content']): AttachmentS
 }
 
 /**
+ * A message's text with what function calling adds: the assistant's calls in the block the model
+ * is asked to write, and a tool result headed by the call it answers (name and arguments), so the
+ * model sees what happened.
+ */
+function turnText(m: ChatMessage, where: string, calls: Map<string, CallText>): string {
+  const text = messageText(m.content, where).trim();
+  if (m.role === 'assistant') {
+    const made: CallText[] = (m.tool_calls ?? []).map((c) => ({ name: c.function.name, arguments: c.function.arguments ?? '' }));
+    if (m.function_call) made.push({ name: m.function_call.name, arguments: m.function_call.arguments ?? '' });
+    return made.length === 0 ? text : [text, callBlock(made)].filter(Boolean).join('\n');
+  }
+  if (m.role === 'tool') {
+    const call = m.tool_call_id ? calls.get(m.tool_call_id) : undefined;
+    const head = call ? `${call.name} ${call.arguments || '{}'}` : (m.name ?? m.tool_call_id ?? 'a tool');
+    return `result of ${head}:\n${text}`;
+  }
+  if (m.role === 'function') return `result of ${m.name ?? 'a function'}:\n${text}`;
+  return text;
+}
+
+/**
  * Flattens the conversation into the one message StepChat receives, since each completion runs
  * in a fresh upstream chat: a lone message goes as it is; a dialogue becomes role-prefixed lines
  * with a short nudge before the latest user message.
  */
 export function buildPrompt(messages: ChatMessage[]): string {
+  const calls = new Map<string, CallText>();
+  for (const m of messages) for (const c of m.tool_calls ?? []) if (c.id) calls.set(c.id, { name: c.function.name, arguments: c.function.arguments ?? '' });
   const turns = messages
-    .map((m, i) => ({ role: ROLE_LABEL[m.role] ?? m.role, text: messageText(m.content, `messages[${i}]`).trim() }))
+    .map((m, i) => ({ role: ROLE_LABEL[m.role] ?? m.role, text: turnText(m, `messages[${i}]`, calls) }))
     .filter((t) => t.text !== '');
   if (turns.length === 0) throw new BadRequestError('messages: no message has any text');
   if (turns.length === 1) return turns[0]!.text;

@@ -1,8 +1,9 @@
+import cluster from 'node:cluster';
 import { buildApp } from './app.js';
 import { ConfigError, loadConfig } from './config.js';
 
 async function main(): Promise<void> {
-  let config;
+  let config: ReturnType<typeof loadConfig>;
   try {
     config = loadConfig();
   } catch (err) {
@@ -18,9 +19,16 @@ async function main(): Promise<void> {
     process.once(signal, () => {
       if (closing) return;
       closing = true;
-      app.log.info({ signal }, 'shutting down: finishing open requests and upstream chat deletions');
-      const force = setTimeout(() => process.exit(1), 30_000).unref();
-      app.close().then(
+      app.log.info({ signal, graceMs: config.SHUTDOWN_GRACE_MS }, 'shutting down: finishing open requests and upstream chat deletions');
+      const force = setTimeout(() => process.exit(1), config.SHUTDOWN_GRACE_MS + 30_000).unref();
+      // A cluster worker (pm2's cluster mode) has siblings: stop listening at once, so the master
+      // hands new connections to them (`pm2 reload` drops none). Alone, keep listening: a load
+      // balancer reads the 503 of /readyz, and new requests get 503 shutting_down.
+      if (cluster.isWorker) app.server.close();
+      app
+        .drain(config.SHUTDOWN_GRACE_MS)
+        .then(() => app.close())
+        .then(
         () => {
           clearTimeout(force);
           process.exit(0);

@@ -48,12 +48,16 @@ export interface Usage {
 export function createUsageMeter(promptText: () => string) {
   let content = '';
   let reasoning = '';
+  /** Tool calls' names and arguments: the model wrote them, so they count as completion tokens. */
+  let calls = '';
   /** The last stage: sees exactly what goes out. */
   const stage: DeltaStage = async function* meter(deltas) {
     for await (const batch of deltas) {
       for (const d of batch) {
         if (d.content) content += d.content;
         if (d.reasoning_content) reasoning += d.reasoning_content;
+        for (const c of d.tool_calls ?? []) calls += (c.function.name ?? '') + c.function.arguments;
+        if (d.function_call) calls += (d.function_call.name ?? '') + d.function_call.arguments;
       }
       yield batch;
     }
@@ -62,14 +66,14 @@ export function createUsageMeter(promptText: () => string) {
   let memo: { prompt: string; answered: number; usage: Usage } | undefined;
   function usage(): Usage {
     const sent = promptText();
-    const answered = content.length + reasoning.length;
+    const answered = content.length + reasoning.length + calls.length;
     if (memo?.prompt !== sent || memo.answered !== answered) memo = { prompt: sent, answered, usage: count(sent) };
     return { ...memo.usage, completion_tokens_details: { ...memo.usage.completion_tokens_details } };
   }
   function count(sent: string): Usage {
     const prompt = tokenCount(sent);
     const reasoningTokens = tokenCount(reasoning);
-    const completion = tokenCount(content) + reasoningTokens;
+    const completion = tokenCount(content) + tokenCount(calls) + reasoningTokens;
     return {
       prompt_tokens: prompt,
       completion_tokens: completion,

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { capySearchResultsFor, searchResultsFor } from './emulator/index.js';
 import { DRIFT_EVENTS } from './emulator/directives.js';
-import { collectStream, DIALECT, suiteStack } from './helpers.js';
+import { collectStream, DIALECT, startStack, suiteStack, waitFor } from './helpers.js';
 
 describe(`protocol drift (${DIALECT})`, () => {
   const s = suiteStack({ emulator: { fragment: false } });
@@ -117,8 +117,26 @@ describe(`auxiliary calls renamed upstream (${DIALECT})`, () => {
     }
   });
 
-  test('the model list falls back to the known models', async () => {
-    const list = await s.client().models.list();
-    assert.ok(list.data.length > 0);
+  test('the model list falls back to the known models, said once however often it is asked', async () => {
+    for (let i = 0; i < 3; i++) assert.ok((await s.client().models.list()).data.length > 0);
+    if (DIALECT === 'capy') assert.equal(s.logs.lines.filter((l) => l.includes('"call":"model list"')).length, 1);
+  });
+});
+
+describe(`chat deletion renamed upstream (${DIALECT})`, () => {
+  test('answers still succeed and the missing endpoint is said once, not per chat', async () => {
+    const s = await startStack({ emulator: { fragment: false, removedCalls: ['DelChat', 'DeleteChatSession'] } });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const res = await s.client().chat.completions.create(ask(`undeletable ${i}`));
+        assert.equal(res.choices[0]!.message.content, s.emu.messages.at(-1)!.answer);
+      }
+      await waitFor(() => s.app.chatJanitor.stats().failures === 3, 'three deletions tried');
+      assert.equal(s.logs.lines.filter((l) => l.includes('"call":"chat deletion"')).length, 1);
+      assert.ok(!s.logs.text.includes('could not delete upstream chat'));
+    } finally {
+      // The chats cannot be deleted here, so the stack is closed without waiting for it.
+      await s.close();
+    }
   });
 });

@@ -72,6 +72,33 @@ describe('errors have real statuses in the OpenAI shape', () => {
     await assert.rejects(s.client().chat.completions.create(ask('boom #fault:error-trailer')), (err: InstanceType<typeof OpenAI.APIError>) => err.status === 502);
   });
 
+  test('x-should-retry: false is on every error no retry can fix and on no retryable one', async () => {
+    const dead = s.emu.addAccount();
+    s.emu.revokeAccount(dead.userToken);
+    const final: [string, Response][] = [
+      ['400 bad body', await s.post({ model: 'step' })],
+      ['400 malformed JSON', await s.post('{"model": ')],
+      ['401 no token', await s.post(ask('hi'), { authorization: '' })],
+      ['401 token StepChat rejects', await s.post(ask('hi'), { authorization: `Bearer ${dead.token}` })],
+      ['404 unknown route', await fetch(`${s.baseUrl}/v1/nothing-here`)],
+      ['413 body too large', await s.post(ask('x'.repeat(8192)))],
+    ];
+    s.emu.failNext('CreateChat', 500);
+    const retryable: [string, Response][] = [
+      ['502 upstream failure', await s.post(ask('hi'))],
+      ['504 upstream timeout', await s.post(ask('slow again #fault:slow'))],
+    ];
+    for (const [what, res] of final) {
+      assert.ok(res.status >= 400 && res.status < 500, `${what}: ${res.status}`);
+      assert.equal(res.headers.get('x-should-retry'), 'false', what);
+    }
+    for (const [what, res] of retryable) {
+      assert.equal(res.status, Number(what.slice(0, 3)), what);
+      assert.equal(res.headers.get('x-should-retry'), null, what);
+    }
+    await Promise.all([...final, ...retryable].map(([, res]) => res.text()));
+  });
+
   test('an upstream that does not answer in time is a 504', async () => {
     const res = await s.post(ask('slow one #fault:slow'));
     const err = await expectError(res, 504, 'upstream_error');

@@ -156,6 +156,7 @@ describe('load shedding', () => {
     const [shed, alive] = await Promise.all([s.post({ model: 'step', messages: [{ role: 'user', content: 'hi' }] }), fetch(`${s.baseUrl}/healthz`)]);
     assert.equal(shed.status, 503);
     assert.equal(shed.headers.get('retry-after'), '7');
+    assert.equal(shed.headers.get('x-should-retry'), null, 'a retry later can work');
     assert.equal(((await shed.json()) as { error: { code: string } }).error.code, 'overloaded');
     assert.equal(alive.status, 200);
   });

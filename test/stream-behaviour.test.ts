@@ -37,15 +37,17 @@ describe('keep-alive while the upstream is silent', () => {
 });
 
 describe('per-account concurrency limit', () => {
-  const s = suiteStack({ config: { TOKEN_MAX_CONCURRENCY: 1, UPSTREAM_BODY_TIMEOUT_MS: 2000 } });
+  // No queue wait: the limit answers at once (test/account-queue.test.ts covers the wait).
+  const s = suiteStack({ config: { TOKEN_MAX_CONCURRENCY: 1, TOKEN_QUEUE_TIMEOUT_MS: 0, UPSTREAM_BODY_TIMEOUT_MS: 2000 } });
 
-  test('when every account is busy the answer is 429 with Retry-After, and the SDK raises RateLimitError', async () => {
+  test('with TOKEN_QUEUE_TIMEOUT_MS=0, when every account is busy the answer is 429 with Retry-After, and the SDK raises RateLimitError', async () => {
     const busy = new AbortController();
     const first = postAbortable(s, ask('hold the account #fault:stall'), busy.signal);
     await waitFor(() => s.emu.stats().activeStreams === 1, 'first stream open');
     const res = await s.post(ask('second', false));
     assert.equal(res.status, 429);
     assert.ok(Number(res.headers.get('retry-after')) > 0);
+    assert.equal(res.headers.get('x-should-retry'), null, 'a retry later can work');
     assert.equal(((await res.json()) as any).error.type, 'rate_limit_error');
     await assert.rejects(s.client().chat.completions.create(ask('third', false)), OpenAI.RateLimitError);
     busy.abort();

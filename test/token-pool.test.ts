@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import OpenAI from 'openai';
 import { answerFor } from './emulator/index.js';
-import { type Stack, startStack, suiteStack } from './helpers.js';
+import { postAbortable, type Stack, startStack, suiteStack, waitFor } from './helpers.js';
 
 const ask = (content: string) => ({ model: 'step', messages: [{ role: 'user' as const, content }] });
 
@@ -60,12 +60,20 @@ describe('token pool', () => {
   test('requests are spread over the tokens given', async () => {
     const a = s.emu.addAccount();
     const b = s.emu.addAccount();
-    const client = s.client(`${a.token},${b.token}`);
+    const key = `${a.token},${b.token}`;
+    s.client(key); // registers the key as a secret the log must not show
     const n = s.emu.messages.length;
-    await Promise.all(Array.from({ length: 10 }, (_, i) => client.chat.completions.create(ask(`spread ${i}`))));
+    // Streams that never end keep all ten busy at once, so "least busy first" must split them 5/5
+    // whatever the machine's speed (answers that finished early would free an account).
+    const leave = new AbortController();
+    const pending = Array.from({ length: 10 }, (_, i) => postAbortable(s, { ...ask(`spread ${i} #fault:stall`), stream: true }, leave.signal, key));
+    await waitFor(() => s.emu.messages.length - n === 10, 'ten upstream streams open');
     const devices = s.emu.messages.slice(n).map((m) => m.deviceId);
+    leave.abort();
+    await Promise.all(pending);
     assert.equal(devices.filter((d) => d === a.deviceId).length, 5);
     assert.equal(devices.filter((d) => d === b.deviceId).length, 5);
+    await s.settled();
   });
 
   test('/token/check says live for a good token and false for dead or malformed ones', async () => {

@@ -43,7 +43,9 @@ export function httpUrl(raw: string | URL): URL {
 
 /** Turns a failure while talking to an origin into a 400 naming its host (never the query string). */
 export function originFailure(err: unknown, host: string, signal: AbortSignal): Error {
-  if (signal.aborted) return new ClientGoneError();
+  // A signal aborted with a domain error (the fetch deadline) reports that error; else the client left.
+  const reason = signal.reason as { code?: unknown } | undefined;
+  if (signal.aborted) return typeof reason?.code === 'string' && reason.code.startsWith('STEP_') ? (reason as Error) : new ClientGoneError();
   const e = err as Error & { code?: string };
   if (typeof e?.code === 'string' && e.code.startsWith('STEP_')) return e;
   if (e?.code && TIMEOUTS.has(e.code)) return new AttachmentFetchError(host, 'timed out');

@@ -20,6 +20,8 @@ const sourceOf = (body: Readable): Source => ({ body, chunks: body[Symbol.asyncI
 
 export interface RemoteOptions {
   maxBytes: number;
+  /** Total time to fetch the file far enough to know it (ATTACHMENT_FETCH_TIMEOUT_MS). */
+  timeoutMs: number;
   tmpDir: string;
   /** Told the size of every chunk relayed (see gc-hint.ts). */
   relayed: (bytes: number) => void;
@@ -45,7 +47,20 @@ interface Relay {
  * is piped upstream later; one without goes to a temporary file first, since the upload must
  * announce its size. Over-limit files fail with 413 as soon as that is known.
  */
-export async function remoteFile(client: OriginClient, url: URL, opts: RemoteOptions, signal: AbortSignal): Promise<PreparedFile> {
+export async function remoteFile(client: OriginClient, url: URL, opts: RemoteOptions, clientSignal: AbortSignal): Promise<PreparedFile> {
+  // A total deadline on fetching (headers, sniffing, spooling): an origin dripping a byte a second
+  // is never silent long enough for the silence timeouts. Relaying a streamed file later is not
+  // covered: that runs at the upload's pace.
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(new AttachmentFetchError(url.host, `timed out: the file was not fetched within ${opts.timeoutMs} ms`)), opts.timeoutMs);
+  try {
+    return await fetchRemote(client, url, opts, AbortSignal.any([clientSignal, deadline.signal]));
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function fetchRemote(client: OriginClient, url: URL, opts: RemoteOptions, signal: AbortSignal): Promise<PreparedFile> {
   const res = await client.open(url, signal);
   const host = res.url.host;
   const source = sourceOf(res.body);

@@ -89,7 +89,7 @@ export function createAttachmentUploader(config: Config, dialect: Dialect) {
     const text = source.url.trim();
     // Anything with a scheme but data: is a URL; httpUrl refuses all but http and https.
     if (/^[a-z][a-z0-9+.-]*:/i.test(text) && !/^data:/i.test(text)) {
-      return remoteFile(origin, httpUrl(text), { maxBytes, tmpDir, relayed, filename: source.filename, fallback }, signal);
+      return remoteFile(origin, httpUrl(text), { maxBytes, timeoutMs: config.ATTACHMENT_FETCH_TIMEOUT_MS, tmpDir, relayed, filename: source.filename, fallback }, signal);
     }
     return Promise.resolve(inlineFile(text, { filename: source.filename, fallback, maxBytes, bare: source.inline }));
   }

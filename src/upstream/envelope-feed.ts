@@ -40,8 +40,9 @@ export class EnvelopeFeed extends SignalledHandler implements AsyncIterableItera
     /** Maps a transport error to what the caller throws. */
     private readonly mapError: (err: unknown) => unknown,
     signal?: AbortSignal,
+    deadlineMs = 0,
   ) {
-    super(signal);
+    super(signal, deadlineMs);
     this.started = new Promise((resolve, reject) => {
       this.settleStart = { resolve, reject };
     });

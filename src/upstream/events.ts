@@ -60,7 +60,7 @@ function streamError(what: string, error: { code?: unknown; message?: unknown },
   const account = accountProblem(error);
   if (account) return new TokenRejectedError(account);
   if (beforeAnyEvent && error.code === 'unauthenticated') return new UpstreamAuthError(detail);
-  return new UpstreamError(detail);
+  return Object.assign(new UpstreamError(detail), { upstreamCode: typeof error.code === 'string' ? error.code : undefined });
 }
 
 /** A text event, unless the text is empty. */

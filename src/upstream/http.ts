@@ -1,5 +1,6 @@
 import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
 import { encodeEnvelope, EnvelopeError, type Envelope } from '../connect-codec.js';
+import { DeadlineError } from './dispatch-handler.js';
 import { EnvelopeFeed } from './envelope-feed.js';
 import { ReplyCollector, type CollectedReply } from './reply-collector.js';
 import { accountProblem, isPromptTooLong } from './events.js';
@@ -11,6 +12,8 @@ export interface HttpOptions {
   connectTimeoutMs: number;
   headersTimeoutMs: number;
   bodyTimeoutMs: number;
+  /** Total time a unary call or an answer stream may take, however steadily it trickles; 0 = none. */
+  answerTimeoutMs?: number;
 }
 
 const TIMEOUT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
@@ -21,6 +24,7 @@ export function upstreamFailure(err: unknown, what: string, signal?: AbortSignal
   const e = err as Error & { code?: string };
   if (typeof e?.code === 'string' && e.code.startsWith('STEP_')) return e;
   if (e?.code && TIMEOUT_CODES.has(e.code)) return new UpstreamTimeoutError(what);
+  if (e instanceof DeadlineError) return new UpstreamTimeoutError(`${what}: ${e.message}`);
   if (e instanceof EnvelopeError) return new UpstreamError(`${what}: ${e.message}`);
   if (e instanceof undiciErrors.UndiciError || e?.code) return new UpstreamError(`${what}: ${e.code ?? e.name} ${brief(e.message, 80)}`);
   return new UpstreamError(`${what}: ${brief(e?.message ?? e, 120)}`);
@@ -52,7 +56,8 @@ function connectError(status: number, body: unknown, what: string, secrets: stri
   if (code === 'unauthenticated' || status === 401) return new UpstreamAuthError(detail);
   if (code === 'deadline_exceeded' || status === 504 || status === 408) return new UpstreamTimeoutError(detail);
   if (code === 'resource_exhausted' || status === 429) return new UpstreamRateLimitError(detail);
-  return new UpstreamError(detail);
+  // Kept for account health (src/accounts/health.ts): a 5xx is the account's or service's trouble, a 4xx the request's.
+  return Object.assign(new UpstreamError(detail), { upstreamStatus: status, upstreamCode: typeof code === 'string' ? code : undefined });
 }
 
 const JSON_TYPE = 'application/json';
@@ -136,7 +141,7 @@ export function createHttp(opts: HttpOptions) {
   /** A unary call whose reply's Set-Cookie lines matter too (the refresh of a session). */
   async function unaryWithCookies<T>(path: string, headers: Record<string, string>, body: unknown, what: string, signal?: AbortSignal): Promise<{ body: T; setCookie: string[] }> {
     if (signal?.aborted) throw new ClientGoneError();
-    const reply = new ReplyCollector(signal);
+    const reply = new ReplyCollector(signal, opts.answerTimeoutMs);
     agent.dispatch({ origin, path: prefix + path, method: 'POST', headers: withType(headers, JSON_TYPE), body: JSON.stringify(body ?? {}) }, reply);
     let res: CollectedReply;
     try {
@@ -156,7 +161,7 @@ export function createHttp(opts: HttpOptions) {
    */
   async function stream(path: string, headers: Record<string, string>, body: unknown, what: string, signal?: AbortSignal): Promise<AsyncIterableIterator<Envelope[]>> {
     if (signal?.aborted) throw new ClientGoneError();
-    const feed = new EnvelopeFeed((err) => upstreamFailure(err, what, signal), signal);
+    const feed = new EnvelopeFeed((err) => upstreamFailure(err, what, signal), signal, opts.answerTimeoutMs);
     agent.dispatch(
       { origin, path: prefix + path, method: 'POST', headers: withType(headers, CONNECT_TYPE), body: encodeEnvelope(body) },
       feed,

@@ -23,8 +23,8 @@ export class ReplyCollector extends SignalledHandler {
   private setCookie: string[] = [];
   private readonly body = new BodyBuffer(MAX_REPLY_BYTES);
 
-  constructor(signal?: AbortSignal) {
-    super(signal);
+  constructor(signal?: AbortSignal, deadlineMs = 0) {
+    super(signal, deadlineMs);
     this.done = new Promise((resolve, reject) => {
       this.settle = { resolve, reject };
     });

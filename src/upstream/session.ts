@@ -51,7 +51,8 @@ export function accessExpiry(token: string, fallbackTtlMs: number, now = Date.no
  * replaced together.
  */
 export function refreshedValues(body: TokenPair, setCookie: readonly string[]): { access?: string; refresh?: string; deviceId?: string } {
-  const jar = parseSetCookie(setCookie as string[], { map: true, decodeValues: true });
+  // Not decoded: a browser's jar keeps and sends the value exactly as it was set.
+  const jar = parseSetCookie(setCookie as string[], { map: true, decodeValues: false, silent: true });
   const cookiePair = jar['Oasis-Token']?.value ? splitOasisPair(jar['Oasis-Token'].value) : undefined;
   const deviceId = jar['Oasis-Webid']?.value || undefined;
   if (cookiePair?.access) return { access: cookiePair.access, refresh: cookiePair.refresh, deviceId };

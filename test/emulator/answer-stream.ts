@@ -111,10 +111,37 @@ export async function sendFrames(
     if (frame === undefined) break;
     if (i > 0 && delayMs > 0) await stream.sleep(delayMs);
     await maybeNoise(stream, rng, events);
-    if (directives.drift && i < 2) for (const name of DRIFT_EVENTS) await events.send(stream, { [name]: { payload: { nested: [i] } } });
+    const drift = directives.drift || core.options.drift;
+    if (drift && i < 2) for (const name of DRIFT_EVENTS) await events.send(stream, { [name]: { payload: { nested: [i] } } });
     // Drift adds fields the gateway has never seen to a known event.
-    await events.send(stream, { textEvent: directives.drift ? { text: frame, renderHint: { style: 'markdown' }, seq: i } : { text: frame } });
+    await events.send(stream, { textEvent: drift ? { text: frame, renderHint: { style: 'markdown' }, seq: i } : { text: frame } });
     if (stream.open) msg.answer += frame;
+  }
+  return true;
+}
+
+/** How often the endless faults write: well inside any silence timeout, so only a total deadline ends them. */
+const ENDLESS_EVERY_MS = 50;
+
+/**
+ * The faults that never end on their own: `#fault:trickle-503` (a 503 whose error body drips a
+ * byte at a time) and `#fault:heartbeats` (a 200 stream of heartbeats only). True when one ran.
+ */
+export async function endlessFault(core: EmulatorCore, res: ServerResponse, directives: Directives, events: DialectEvents): Promise<boolean> {
+  if (directives.faults.has('trickle-503')) {
+    res.writeHead(503, { 'content-type': 'application/json' });
+    res.write('{"code":"unavailable","message":"');
+    while (!res.destroyed) {
+      res.write('.');
+      await new Promise((resolve) => setTimeout(resolve, ENDLESS_EVERY_MS));
+    }
+    return true;
+  }
+  if (!directives.faults.has('heartbeats')) return false;
+  const { stream } = openAnswerStream(core, res);
+  while (stream.open) {
+    await events.send(stream, { heartBeatEvent: {} });
+    await stream.sleep(ENDLESS_EVERY_MS);
   }
   return true;
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { parseDirectives } from './directives.js';
+import { scriptedFrames } from './model-answer.js';
 import { mulberry32, pickInt } from './prng.js';
 
 // Three scripts on purpose: ASCII (1 byte), Chinese (3 bytes) and emoji (4 bytes,
@@ -60,9 +61,12 @@ function addMarkers(frames: string[], ids: { a: string; b: string; url: string; 
  * The textEvent frame texts the emulator streams for a prompt: deterministic,
  * tagged with a short hash of the prompt, `frames` long unless the prompt says `#len:N`.
  * With `#search` (or `search` true: capy's `config.enableSearch`) the frames carry
- * citation markers, one of them split across two frames.
+ * citation markers, one of them split across two frames. `#tool:`/`#json:` directives script a
+ * call or JSON answer instead (model-answer.ts); `context` is the chat's texts so far, this one last.
  */
-export function answerFor(text: string, frames = 20, search?: boolean): string[] {
+export function answerFor(text: string, frames = 20, search?: boolean, context?: readonly string[]): string[] {
+  const scripted = scriptedFrames(text, context);
+  if (scripted) return scripted;
   const directives = parseDirectives(text);
   const count = Math.max(0, directives.len ?? frames);
   const hash = digest(text);

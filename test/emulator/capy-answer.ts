@@ -21,6 +21,8 @@ export interface CapyAnswerOptions {
   search?: boolean;
   /** Frame count when the text has no `#len:N`; default 20 like the emulator's. */
   frames?: number;
+  /** The chat's texts so far (this one last), for directives that act on a later turn. */
+  context?: readonly string[];
 }
 
 /** Whether a capy message searches: by config or by the `#search` directive. */
@@ -34,7 +36,7 @@ export function capySearchEnabled(text: string, configSearch: boolean): boolean 
  * n-th result of {@link capySearchResultsFor}.
  */
 export function capyAnswerFor(text: string, opts: CapyAnswerOptions = {}): string[] {
-  return answerFor(text, opts.frames ?? 20, capySearchEnabled(text, opts.search ?? false));
+  return answerFor(text, opts.frames ?? 20, capySearchEnabled(text, opts.search ?? false), opts.context);
 }
 
 /** The search results of a capy answer, in citation order. */

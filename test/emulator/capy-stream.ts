@@ -2,7 +2,7 @@ import { capyAnswerFor, capySearchEnabled, capySearchResultsFor, reasoningFor } 
 import { capyFailure, capySession, EXPIRED } from './capy-auth.js';
 import { DEFAULT_MODEL } from './capy-models.js';
 import type { EmulatorCore } from './core.js';
-import { maybeNoise, openAnswerStream, readStreamRequest, sendFrames, trailerOnly, type DialectEvents } from './answer-stream.js';
+import { endlessFault, maybeNoise, openAnswerStream, readStreamRequest, sendFrames, trailerOnly, type DialectEvents } from './answer-stream.js';
 import { MAX_PROMPT_CHARS, PROMPT_TOO_LONG, sendSources, SIGN_IN_NEEDED } from './answer-stream.js';
 import { parseDirectives, type Directives } from './directives.js';
 import { withEcho } from './echo.js';
@@ -77,7 +77,7 @@ async function streamAnswer(
   msg: ReceivedMessage,
   directives: Directives,
 ): Promise<void> {
-  const frames = capyAnswerFor(msg.text, { search: msg.searchEnabled, frames: core.options.frames });
+  const frames = capyAnswerFor(msg.text, { search: msg.searchEnabled, frames: core.options.frames, context: core.chatContext(msg.chatId)?.texts });
   // The slow fault holds back even the response headers.
   if (directives.faults.has('slow')) await stream.sleep(directives.slowMs ?? core.options.slowMs);
   await sendEvent(stream, { startEvent: { messageId: core.nextId() } });
@@ -126,6 +126,7 @@ export function chatStream(core: EmulatorCore): RouteHandler {
     if (!core.chatOwnedBy(parsed.chatSessionId, session.token.account)) {
       return trailerOnly(core, res, { code: 'not_found', message: 'chat session not found' });
     }
+    if (await endlessFault(core, res, directives, CAPY_EVENTS)) return;
     core.recordTurn(msg);
     const { stream, rng } = openAnswerStream(core, res);
     await streamAnswer(core, stream, rng, msg, directives);

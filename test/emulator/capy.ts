@@ -55,7 +55,7 @@ function guestPair(core: EmulatorCore): { accessToken: { raw: string }; refreshT
 function refreshToken(core: EmulatorCore): RouteHandler {
   return async (req, res) => {
     const raw = await readBody(req);
-    core.countRegisterDevice();
+    await core.countRegisterDevice(res);
     if (capyFailure(core, 'RefreshToken', res)) return;
     if (!checkConnect(req, res, 'application/json')) return;
     const deviceId = oasisDevice(req, res, 'capy');

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EmulatorCore } from './core.js';
 import { parseJson, readBody, sendJson } from './http-util.js';
-import type { EmulatorOptions, FailableCall } from './types.js';
+import type { AccountFault, EmulatorOptions, FailableCall } from './types.js';
 
 // The control API lets benchmarks and soak runs drive an emulator in another
 // process the way in-process tests drive the Emulator object. No auth: it only
@@ -53,6 +53,16 @@ function actions(core: EmulatorCore): Map<string, ControlAction> {
       (b) => {
         core.configure(b as Partial<EmulatorOptions>);
         return core.options;
+      },
+    ],
+    [
+      'POST account-fault',
+      (b) => {
+        const deviceId = optionalString(b.deviceId);
+        if (deviceId === undefined) throw new Error('deviceId is required');
+        const fault = typeof b.fault === 'object' && b.fault !== null ? (b.fault as AccountFault) : undefined;
+        core.faultAccount(deviceId, fault);
+        return {};
       },
     ],
     ['POST reset', () => (core.reset(), {})],

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
 import { DEFAULT_MODELS } from './capy-models.js';
 import { mulberry32, randomSeed, type Rng } from './prng.js';
 import { numericId, type ConnectError } from './http-util.js';
 import type { StreamEnd } from './envelope-writer.js';
 import type {
+  AccountFault,
   ChatContext,
   EmulatorOptions,
   EmulatorStats,
@@ -58,6 +60,7 @@ function resolveOptions(opts: EmulatorOptions): ResolvedOptions {
   return {
     dialect: opts.dialect ?? 'yuewen',
     accessTtlMs: opts.accessTtlMs ?? 900_000,
+    opaqueAccessTokens: opts.opaqueAccessTokens ?? false,
     fragment: opts.fragment ?? true,
     frames: opts.frames ?? 20,
     frameDelayMs: opts.frameDelayMs ?? 0,
@@ -70,6 +73,8 @@ function resolveOptions(opts: EmulatorOptions): ResolvedOptions {
     tokensInBody: opts.tokensInBody ?? true,
     removedCalls: [...(opts.removedCalls ?? [])],
     echoCredentials: opts.echoCredentials ?? false,
+    drift: opts.drift ?? false,
+    loginDelayMs: opts.loginDelayMs ?? 0,
   };
 }
 
@@ -98,12 +103,14 @@ export function accessTokenRaw(expiresAt: number, claims: object): string {
 function emptyCounters(): Omit<EmulatorStats, 'liveChats' | 'activeStreams'> {
   return {
     registerDevice: 0,
+    maxConcurrentLogins: 0,
     guestTokens: 0,
     chatsCreated: 0,
     chatsDeleted: 0,
     streamsStarted: 0,
     streamsCompleted: 0,
     streamsAborted: 0,
+    maxActiveStreams: 0,
     lastAbortAt: null,
   };
 }
@@ -126,7 +133,10 @@ export function createCore(initial: EmulatorOptions = {}) {
   /** Current refresh token -> account; a rotated-away token is no longer a key. */
   const byRefreshToken = new Map<string, Account>();
   const activeStreams = new Set<object>();
+  /** Per-device faults (faultAccount), kept across reset() like the accounts they belong to. */
+  const accountFaults = new Map<string, AccountFault>();
   let counters = emptyCounters();
+  let loginsInFlight = 0;
   let idCounter = 0;
 
   function addAccount(deviceId?: string, userToken?: string) {
@@ -211,7 +221,9 @@ export function createCore(initial: EmulatorOptions = {}) {
 
   function issueAccessToken(account: Account, claims: object = { device_id: account.deviceId }): AccessToken {
     const expiresAt = Date.now() + options.accessTtlMs;
-    const token: AccessToken = { raw: accessTokenRaw(expiresAt, claims), account, expiresAt, refresh: account.refreshToken };
+    // Opaque tokens carry no `exp`: the gateway must assume a lifetime (ACCESS_TOKEN_TTL_MS).
+    const raw = options.opaqueAccessTokens ? `at_${base64url(32)}` : accessTokenRaw(expiresAt, claims);
+    const token: AccessToken = { raw, account, expiresAt, refresh: account.refreshToken };
     tokens.set(token.raw, token);
     return token;
   }
@@ -286,11 +298,26 @@ export function createCore(initial: EmulatorOptions = {}) {
     return failures.get(call)?.shift();
   }
 
+  /** Sets (or, with undefined, clears) the fault every call of this device meets. */
+  function faultAccount(deviceId: string, fault: AccountFault | undefined): void {
+    if (fault) accountFaults.set(deviceId, fault);
+    else accountFaults.delete(deviceId);
+  }
+
+  /** The fault a call of this device to this path meets, if any. */
+  function accountFault(deviceId: string, path: string): AccountFault | undefined {
+    const fault = accountFaults.get(deviceId);
+    if (!fault) return undefined;
+    const call = path.slice(path.lastIndexOf('/') + 1);
+    return !fault.calls || fault.calls.includes(call) ? fault : undefined;
+  }
+
   /** Counts a stream as started and returns the callback that counts how it settled. */
   function trackStream(): (how: StreamEnd) => void {
     const handle = {};
     activeStreams.add(handle);
     counters.streamsStarted++;
+    counters.maxActiveStreams = Math.max(counters.maxActiveStreams, activeStreams.size);
     return (how) => {
       if (!activeStreams.delete(handle)) return;
       if (how === 'ended') counters.streamsCompleted++;
@@ -360,9 +387,16 @@ export function createCore(initial: EmulatorOptions = {}) {
     deleteChats,
     failNext,
     takeFailure,
+    faultAccount,
+    accountFault,
     trackStream,
-    countRegisterDevice: (): void => {
+    /** Counts an access-token request, in progress until its response closes; waits loginDelayMs. */
+    countRegisterDevice: async (res: ServerResponse): Promise<void> => {
       counters.registerDevice++;
+      loginsInFlight++;
+      counters.maxConcurrentLogins = Math.max(counters.maxConcurrentLogins, loginsInFlight);
+      res.once('close', () => loginsInFlight--);
+      if (options.loginDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, options.loginDelayMs));
     },
     countGuestToken: (): void => {
       counters.guestTokens++;

@@ -2,9 +2,9 @@
 // concurrent tests sharing one emulator cannot disturb each other.
 
 /** Faults a prompt can ask for with `#fault:<name>`. */
-export type Fault = 'error-event' | 'error-trailer' | 'reset' | 'slow' | 'stall' | '401' | 'risk';
+export type Fault = 'error-event' | 'error-trailer' | 'reset' | 'slow' | 'stall' | '401' | 'risk' | 'trickle-503' | 'heartbeats';
 
-const FAULTS: readonly Fault[] = ['error-event', 'error-trailer', 'reset', 'slow', 'stall', '401', 'risk'];
+const FAULTS: readonly Fault[] = ['error-event', 'error-trailer', 'reset', 'slow', 'stall', '401', 'risk', 'trickle-503', 'heartbeats'];
 
 /** What a prompt asks of the emulator. */
 export interface Directives {

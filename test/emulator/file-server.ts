@@ -39,7 +39,8 @@ async function drained(res: ServerResponse): Promise<void> {
  * `GET /files/...`: a fixture by name, `big.<ext>?bytes=N` generated while streaming,
  * `redirect?to=<url>&hops=<n>`, `status/<code>`. Query options on files: `delay=<ms>` before
  * the headers, `chunked` (no Content-Length), `type=<mime>` (empty: no Content-Type),
- * `disposition=<filename>`, `stallAfter=<bytes>` (then silence until the client leaves).
+ * `disposition=<filename>`, `stallAfter=<bytes>` (then silence until the client leaves),
+ * `drip=<ms>` (one byte every that many ms).
  */
 export async function serveFile(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
   req.resume();
@@ -71,6 +72,16 @@ export async function serveFile(req: IncomingMessage, res: ServerResponse, url: 
   if (disposition) headers['content-disposition'] = `attachment; filename*=UTF-8''${encodeURIComponent(disposition)}`;
   res.writeHead(200, headers);
 
+  const drip = Number(q.get('drip') ?? 0);
+  if (drip > 0) {
+    // A byte at a time: never silent for long, never done soon.
+    for (let at = 0; at < body.size && !res.destroyed; at++) {
+      res.write(body.slice(at, 1));
+      await sleep(drip);
+    }
+    res.end();
+    return;
+  }
   const stallAfter = q.has('stallAfter') ? Number(q.get('stallAfter')) : Infinity;
   for (let from = 0; from < body.size && !res.destroyed; from += CHUNK) {
     if (from >= stallAfter) {

@@ -5,8 +5,9 @@ import { CONTROL_PREFIX, createControlHandler } from './control.js';
 import { createCore, type EmulatorCore } from './core.js';
 import { echoing } from './echo.js';
 import { FILES_PREFIX, serveFile } from './file-server.js';
-import { sendJson, type RouteHandler } from './http-util.js';
+import { header, readBody, sendJson, type RouteHandler } from './http-util.js';
 import type {
+  AccountFault,
   ChatContext,
   Dialect,
   EmulatorOptions,
@@ -21,9 +22,10 @@ import { createYuewenRoutes } from './yuewen.js';
 // The StepChat emulator: a real HTTP server speaking the upstream's wire protocol,
 // written apart from src/ so that it checks the gateway instead of sharing its bugs.
 
-export type { ChatContext, Dialect, EmulatorOptions, EmulatorStats, FailableCall, ReceivedMessage, RecordedRequest };
+export type { AccountFault, ChatContext, Dialect, EmulatorOptions, EmulatorStats, FailableCall, ReceivedMessage, RecordedRequest };
 export type { ReceivedUpload };
 export { answerFor, visibleAnswer, searchResultsFor, MARKER_PATTERN, type SearchResult } from './answer.js';
+export { CALL_PROSE, INVENTED_RESULT, JSON_CHATTER } from './model-answer.js';
 export { YUEWEN_PATHS } from './yuewen.js';
 export { CAPY_PATHS } from './capy.js';
 export { DEFAULT_MODELS } from './capy-models.js';
@@ -69,6 +71,11 @@ export interface Emulator {
   configure(opts: Partial<EmulatorOptions>): void;
   /** The next call of that kind answers `status` with `body` (default an `internal` Connect error). */
   failNext(call: FailableCall, status: number, body?: object): void;
+  /**
+   * Every call this device makes meets `fault` (an HTTP status, or a reset connection) until it is
+   * cleared with undefined: an account that is rate-limited, failing or unreachable on its own.
+   */
+  faultAccount(deviceId: string, fault: AccountFault | undefined): void;
   /** Clears counters, messages, requests, chats and queued failures; keeps accounts and tokens. */
   reset(): void;
   close(): Promise<void>;
@@ -88,8 +95,16 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = new URL(req.url ?? '/', 'http://emulator').pathname;
     if (path.startsWith(CONTROL_PREFIX)) return control(req, res, path);
-    core.requests.push({ method: req.method ?? '', path, headers: { ...req.headers } });
+    const record: RecordedRequest = { method: req.method ?? '', path, headers: { ...req.headers }, at: Date.now() };
+    core.requests.push(record);
+    res.once('finish', () => (record.status = res.statusCode));
     if (path.startsWith(FILES_PREFIX)) return serveFile(req, res, new URL(req.url ?? '/', 'http://emulator'));
+    const fault = core.accountFault(header(req, 'oasis-webid'), path);
+    if (fault) {
+      await readBody(req);
+      if (fault.reset) return void res.destroy();
+      return sendJson(res, fault.status ?? 503, fault.body ?? { code: 'unavailable', message: 'emulated account failure' });
+    }
     const route = core.options.removedCalls.includes(path.slice(path.lastIndexOf('/') + 1)) ? undefined : routes.get(path);
     if (route) return core.options.echoCredentials ? echoing(req, () => route(req, res)) : route(req, res);
     req.resume();
@@ -135,6 +150,7 @@ export async function startEmulator(opts: EmulatorOptions = {}): Promise<Emulato
     deviceOf: core.deviceOf,
     configure: core.configure,
     failNext: core.failNext,
+    faultAccount: core.faultAccount,
     reset: core.reset,
     close: () =>
       new Promise<void>((resolve, reject) => {

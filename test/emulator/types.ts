@@ -6,6 +6,8 @@ export interface EmulatorOptions {
   dialect?: Dialect;
   /** Access token lifetime, default 900_000. */
   accessTtlMs?: number;
+  /** Issue access tokens that are not JWTs (no readable expiry), default false. */
+  opaqueAccessTokens?: boolean;
   /** Random fragmentation/merging of stream bytes, default true. */
   fragment?: boolean;
   /** Number of textEvent frames per answer, default 20 (`#len:N` overrides per message). */
@@ -30,14 +32,20 @@ export interface EmulatorOptions {
   tokensInBody?: boolean;
   /** Calls (last path segment, e.g. `EnableSearch`, `GetChatConfig`) answered 404 as if renamed upstream, default none. */
   removedCalls?: string[];
+  /** Each access-token request (RegisterDevice / RefreshToken) waits this long before answering, default 0. */
+  loginDelayMs?: number;
   /** Error messages quote the request's credentials (bare tokens and Cookie header), as a careless upstream might; default false. */
   echoCredentials?: boolean;
+  /** Every answer drifts as with `#drift`, default false. */
+  drift?: boolean;
 }
 
 /** Counters, as tests and the control API see them. */
 export interface EmulatorStats {
   /** Access-token requests (yuewen RegisterDevice, capy RefreshToken), failed ones included. */
   registerDevice: number;
+  /** The most access-token requests ever in progress at once. */
+  maxConcurrentLogins: number;
   /** capy RefreshToken replies that carried a guest (`activated: false`) token. */
   guestTokens: number;
   chatsCreated: number;
@@ -49,6 +57,8 @@ export interface EmulatorStats {
   /** The client closed the connection before the emulator finished. */
   streamsAborted: number;
   activeStreams: number;
+  /** The most streams open at once since the start (or reset). */
+  maxActiveStreams: number;
   /** Date.now() when a client last closed a stream connection early. */
   lastAbortAt: number | null;
 }
@@ -120,11 +130,27 @@ export type CapyFailableCall =
   | 'UploadImage'
   | 'UploadDocument';
 
+/**
+ * A fault that strikes every call a device makes (login, chats, streams, deletion, uploads) until
+ * cleared: an HTTP status with a Connect error body, or `reset` (the connection is destroyed).
+ * `calls` limits it to some call paths' last segment (e.g. `['ChatStream']`).
+ */
+export interface AccountFault {
+  status?: number;
+  body?: object;
+  reset?: boolean;
+  calls?: string[];
+}
+
 /** A request as received, for header assertions. */
 export interface RecordedRequest {
   method: string;
   path: string;
   headers: Record<string, string | string[] | undefined>;
+  /** Date.now() when it arrived. */
+  at: number;
+  /** The HTTP status answered, once the reply was sent. */
+  status?: number;
 }
 
 /** The resolved options the emulator runs with. */

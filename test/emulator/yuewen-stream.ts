@@ -1,6 +1,6 @@
 import { answerFor, searchResultsFor } from './answer.js';
 import type { EmulatorCore } from './core.js';
-import { openAnswerStream, readStreamRequest, sendFrames, trailerOnly, type DialectEvents } from './answer-stream.js';
+import { endlessFault, openAnswerStream, readStreamRequest, sendFrames, trailerOnly, type DialectEvents } from './answer-stream.js';
 import { MAX_PROMPT_CHARS, PROMPT_TOO_LONG, sendSources, SIGN_IN_NEEDED } from './answer-stream.js';
 import { parseDirectives, type Directives } from './directives.js';
 import { withEcho } from './echo.js';
@@ -45,7 +45,7 @@ async function streamAnswer(
   msg: ReceivedMessage,
   directives: Directives,
 ): Promise<void> {
-  const frames = answerFor(msg.text, core.options.frames);
+  const frames = answerFor(msg.text, core.options.frames, undefined, core.chatContext(msg.chatId)?.texts);
   // The slow fault holds back even the response headers.
   if (directives.faults.has('slow')) await stream.sleep(directives.slowMs ?? core.options.slowMs);
   await stream.send({ startEvent: { messageId: core.nextId() } });
@@ -85,6 +85,7 @@ export function sendMessageStream(core: EmulatorCore): RouteHandler {
     if (!core.chatOwnedBy(parsed.chatId, account)) {
       return trailerOnly(core, res, { code: 'not_found', message: 'chat not found' });
     }
+    if (await endlessFault(core, res, directives, YUEWEN_EVENTS)) return;
     core.recordTurn(msg);
     msg.model = account.model ?? null;
     msg.searchEnabled = account.searchEnabled;

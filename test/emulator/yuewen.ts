@@ -62,7 +62,7 @@ const REFUSAL: Record<RefreshRefusal, string> = {
 function registerDevice(core: EmulatorCore): RouteHandler {
   return async (req, res) => {
     const raw = await readBody(req);
-    core.countRegisterDevice();
+    await core.countRegisterDevice(res);
     if (answeredFailure(core, 'RegisterDevice', res)) return;
     if (!checkConnect(req, res, 'application/json')) return;
     const deviceId = oasisDevice(req, res, 'yuewen');

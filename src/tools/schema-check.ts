@@ -1,0 +1,51 @@
+import { Ajv, type ValidateFunction } from 'ajv';
+import { Ajv2019 } from 'ajv/dist/2019.js';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+
+// Formats and unknown keywords are a client's business: only the structure is checked.
+const OPTIONS = { strict: false, validateFormats: false, allErrors: false, logger: false } as const;
+// Clients write several drafts: zod 4 and LangChain say 2020-12, most hand-written schemas none (draft-07).
+const drafts = { d07: new Ajv(OPTIONS), d2019: new Ajv2019(OPTIONS), d2020: new Ajv2020(OPTIONS) };
+
+function validatorFor(schema: Record<string, unknown>): { ajv: Ajv; schema: Record<string, unknown> } {
+  const declared = typeof schema.$schema === 'string' ? schema.$schema : '';
+  if (declared.includes('2020-12')) return { ajv: drafts.d2020, schema };
+  if (declared.includes('2019-09')) return { ajv: drafts.d2019, schema };
+  // draft-07, or a draft Ajv does not know (draft-04/06 differ little): read as draft-07.
+  const { $schema: _ignored, ...rest } = schema;
+  return { ajv: drafts.d07, schema: rest };
+}
+const compiled = new Map<string, ValidateFunction>();
+const MAX_CACHED = 200;
+
+/**
+ * Compiles a client's JSON schema (tool parameters, response_format), cached by its text. Ajv
+ * keeps every schema object it compiled: each is removed at once, so requests do not pile up.
+ * Throws with Ajv's message when the schema itself is invalid.
+ */
+export function compileSchema(schema: Record<string, unknown>): ValidateFunction {
+  const key = JSON.stringify(schema);
+  const cached = compiled.get(key);
+  if (cached) {
+    compiled.delete(key);
+    compiled.set(key, cached);
+    return cached;
+  }
+  const { ajv, schema: readable } = validatorFor(schema);
+  let validate: ValidateFunction;
+  try {
+    validate = ajv.compile(readable);
+  } finally {
+    ajv.removeSchema(readable);
+  }
+  compiled.set(key, validate);
+  if (compiled.size > MAX_CACHED) compiled.delete(compiled.keys().next().value!);
+  return validate;
+}
+
+/** Ajv's first complaint about `value`, or undefined when it conforms. */
+export function schemaProblem(validate: ValidateFunction, value: unknown): string | undefined {
+  if (validate(value)) return undefined;
+  const first = validate.errors?.[0];
+  return first ? `${first.instancePath || '(root)'} ${first.message ?? 'is invalid'}` : 'does not match the schema';
+}
