@@ -6,6 +6,7 @@ import { printProfile, summarizeProfile, type ProfileSummary } from './lib/profi
 import { build, OUT, ROOT, rssAnonMb, rssMb, SERVICE_DIR, startFlags, startEmulatorProc, startRelayProc, startServiceProc, stop, type EmulatorProc } from './lib/procs.js';
 import { compare, compareRelay, printReport, verdicts } from './lib/report.js';
 import { runScale, type ScaleResult } from './lib/scale.js';
+import { runScaling, type ScalingRow } from './lib/scaling.js';
 import { sieveCost } from './lib/sieve-cost.js';
 import { tokenizerCost } from './lib/tokenizer-cost.js';
 import { control, newAccount, runScenario, type ScenarioResult } from './lib/scenario.js';
@@ -28,6 +29,9 @@ import type { Dialect } from './lib/upstream.js';
 //   BENCH_PHASES=throughput,scale,profile,tokenizer,tools   which parts to run (tokenizer: CPU of the o200k
 //                              usage count per completion; tools: what the tool sieve adds to an answer
 //                              when tools are offered, CPU and time to first content; both in this process)
+//   BENCH_PHASES=…,scaling     (not by default) streamed cost against answer length (BENCH_SCALING_FRAMES=20,200,2000),
+//                              history (BENCH_SCALING_HISTORY=1000,100000,1000000 bytes) and server pool size
+//                              (BENCH_SCALING_POOL=1,100,1000 accounts); BENCH_SCALING_SECONDS=8, _CONNECTIONS=32
 //   BENCH_FRAGMENT=1           the emulator's random fragmentation (0: one write per envelope)
 //   BENCH_MODEL=step-auto      model name clients send (an unlisted name is logged at info)
 //   BENCH_QUIET_WAIT_MS=20000  before each scenario, wait up to this long for the machine to be quiet
@@ -198,6 +202,24 @@ async function main(): Promise<void> {
       console.log(`scale: ${SCALE_STREAMS} concurrent streams opened over ${SCALE_RAMP_MS} ms, ${SCALE_DELAY_MS} ms between frames …`);
       scale = await runScale(emu, { ...CTX, extraBody: FEATURES ? FEATURE_BODY : undefined }, SCALE_STREAMS, SCALE_DELAY_MS, SCALE_RAMP_MS);
     }
+    let scaling: ScalingRow[] | undefined;
+    if (PHASES.has('scaling')) {
+      const list = (name: string, def: string) => (env[name] ?? def).split(',').filter(Boolean).map(Number);
+      scaling = await runScaling(
+        emu,
+        {
+          ...CTX,
+          prompt: PROMPT,
+          connections: Number(env.BENCH_SCALING_CONNECTIONS ?? 32),
+          seconds: Number(env.BENCH_SCALING_SECONDS ?? 8),
+          extraBody: FEATURES ? FEATURE_BODY : undefined,
+          frames: list('BENCH_SCALING_FRAMES', '20,200,2000'),
+          historyBytes: list('BENCH_SCALING_HISTORY', '1000,100000,1000000'),
+          poolSizes: list('BENCH_SCALING_POOL', '1,100,1000'),
+        },
+        FRAMES,
+      );
+    }
     let prof: Awaited<ReturnType<typeof profile>> | undefined;
     if (PROFILE) {
       console.log('profiling the service during stream and non-stream @32 …');
@@ -212,6 +234,15 @@ async function main(): Promise<void> {
       `\nidle RSS: ${idle.early} MB 3 s after start, ${idle.settled} MB settled (${idle.anonSettled} MB of it anonymous, the rest the mapped node binary and libraries); ` +
         `after the load ${afterLoad.early} MB, settled ${afterLoad.settled} MB`,
     );
+    if (scaling) {
+      console.log('\nScaling, streamed, every feature on (CPU ms per completion; latency ms)\n');
+      for (const r of scaling) {
+        const ok = r.completions - Object.values(r.errors).reduce((a, b) => a + b, 0);
+        console.log(
+          `  ${r.axis.padEnd(14)} ${r.value.padStart(8)}  ${String(r.perSecond).padStart(7)}/s  CPU ${String(r.cpuMsPerCompletion).padStart(7)}  p50 ${String(r.latencyP50).padStart(8)}  p99 ${String(r.latencyP99).padStart(8)}  peak RSS ${r.peakRssMb} MB  ok ${ok}/${r.completions} ${JSON.stringify(r.errors)}`,
+        );
+      }
+    }
     for (const run of prof?.runs ?? []) {
       console.log(`\n=== CPU profile, ${run.mode} @32 (${run.scenario.perSecond}/s, ${run.scenario.serviceCpuMsPerCompletion} ms CPU/completion while profiled)`);
       printProfile(run.summary);
@@ -256,6 +287,7 @@ async function main(): Promise<void> {
       comparisons: cmp,
       vsRelay,
       scale,
+      scaling,
       profile: prof,
       tokenizer,
       tools,
