@@ -71,15 +71,19 @@ export function createUsageMeter(promptText: () => string) {
   let reasoning = '';
   /** Tool calls' names and arguments: the model wrote them, so they count as completion tokens. */
   let calls = '';
+  /** Counts a batch that goes out (synchronous, for a stage that already walks the batches). */
+  function add(batch: Delta[]): void {
+    for (const d of batch) {
+      if (d.content) content += d.content;
+      if (d.reasoning_content) reasoning += d.reasoning_content;
+      for (const c of d.tool_calls ?? []) calls += (c.function.name ?? '') + c.function.arguments;
+      if (d.function_call) calls += (d.function_call.name ?? '') + d.function_call.arguments;
+    }
+  }
   /** The last stage: sees exactly what goes out. */
   const stage: DeltaStage = async function* meter(deltas) {
     for await (const batch of deltas) {
-      for (const d of batch) {
-        if (d.content) content += d.content;
-        if (d.reasoning_content) reasoning += d.reasoning_content;
-        for (const c of d.tool_calls ?? []) calls += (c.function.name ?? '') + c.function.arguments;
-        if (d.function_call) calls += (d.function_call.name ?? '') + d.function_call.arguments;
-      }
+      add(batch);
       yield batch;
     }
   };
@@ -102,7 +106,7 @@ export function createUsageMeter(promptText: () => string) {
       completion_tokens_details: { reasoning_tokens: reasoningTokens },
     };
   }
-  return { stage, usage, answer: () => content };
+  return { stage, add, usage, answer: () => content };
 }
 
 export type UsageMeter = ReturnType<typeof createUsageMeter>;
