@@ -3,6 +3,7 @@ import { cpus, loadavg, release, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { round } from './lib/driver.js';
 import { printProfile, summarizeProfile, type ProfileSummary } from './lib/profile.js';
+import { stageBreakdown } from './lib/stages.js';
 import { build, OUT, ROOT, rssAnonMb, rssMb, SERVICE_DIR, startFlags, startEmulatorProc, startRelayProc, startServiceProc, stop, type EmulatorProc } from './lib/procs.js';
 import { compare, compareRelay, printReport, verdicts } from './lib/report.js';
 import { runScale, type ScaleResult } from './lib/scale.js';
@@ -158,6 +159,8 @@ interface Profiled {
   mode: 'stream' | 'non-stream';
   scenario: ScenarioResult;
   summary: ProfileSummary;
+  /** Self time by stage of a completion (bench/lib/stages.ts). */
+  stages: ReturnType<typeof stageBreakdown>;
 }
 
 /** One service under --cpu-prof, stream @32 then non-stream @32; each window summarized on its own. */
@@ -184,7 +187,7 @@ async function profile(emu: EmulatorProc): Promise<{ file: string; runs: Profile
     .map((f) => join(dir, f))
     .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
   if (!file) throw new Error(`no .cpuprofile written in ${dir}`);
-  return { file, runs: scenarios.map((s) => ({ ...s, summary: summarizeProfile(file, 25, s.scenario.windowUs) })) };
+  return { file, runs: scenarios.map((s) => ({ ...s, summary: summarizeProfile(file, 25, s.scenario.windowUs), stages: stageBreakdown(file, s.scenario.windowUs, s.mode === 'stream') })) };
 }
 
 async function main(): Promise<void> {
@@ -246,6 +249,9 @@ async function main(): Promise<void> {
     for (const run of prof?.runs ?? []) {
       console.log(`\n=== CPU profile, ${run.mode} @32 (${run.scenario.perSecond}/s, ${run.scenario.serviceCpuMsPerCompletion} ms CPU/completion while profiled)`);
       printProfile(run.summary);
+      const cpu = run.scenario.serviceCpuMsPerCompletion ?? 0;
+      console.log('\nBy stage (self time; ms per completion from the profiled CPU per completion):');
+      for (const st of run.stages) console.log(`  ${st.stage.padEnd(16)} ${st.pct.toFixed(1).padStart(5)} %  ${((st.pct / 100) * cpu).toFixed(3).padStart(7)} ms`);
     }
     if (prof) console.log(`\n(profile: ${prof.file})`);
     const tokenizer = PHASES.has('tokenizer') ? await tokenizerCost(PROMPT, FRAMES) : undefined;
