@@ -1,6 +1,7 @@
 import { Pool } from 'undici';
 import { drive, percentile, round, type Outcome } from './lib/driver.js';
 import { callGateway } from './lib/gateway.js';
+import { history } from './lib/scaling.js';
 import { createUpstreamClient, type Dialect } from './lib/upstream.js';
 
 // A load client in its own process, so that its CPU is its own and the service's /proc figures are
@@ -27,6 +28,10 @@ export interface ClientSpec {
   model: string;
   /** Prompt prefix; a sequence number is appended so answers vary. */
   prompt: string;
+  /** Extra request fields (tools, stop, …); `stream_options` is sent with streams only. */
+  extraBody?: Record<string, unknown>;
+  /** Earlier turns before the question, about this many bytes (bench/lib/scaling.ts). */
+  historyBytes?: number;
 }
 
 /** The result line a client prints. */
@@ -57,8 +62,12 @@ async function main(): Promise<void> {
   if (spec.target === 'gateway') {
     const origin = new URL(spec.url).origin;
     const pool = new Pool(origin, { connections: spec.connections, keepAliveTimeout: 60_000 });
+    const { stream_options: streamOptions, ...extra } = spec.extraBody ?? {};
+    const fields = spec.stream && streamOptions ? { ...extra, stream_options: streamOptions } : extra;
+    const earlier = spec.historyBytes ? history(spec.historyBytes) : [];
     one = async (seq, started) => {
-      const r = await callGateway(pool, origin, spec.token, { model: spec.model, messages: [{ role: 'user', content: `${spec.prompt} ${seq % 997}` }], stream: spec.stream }, started);
+      const body = { ...fields, model: spec.model, messages: [...earlier, { role: 'user', content: `${spec.prompt} ${seq % 997}` }], stream: spec.stream };
+      const r = await callGateway(pool, origin, spec.token, body, started);
       const ok = r.done && r.status === 200 && (spec.stream ? r.ttftMs >= 0 : r.text.length > 0);
       return { ok, ttftMs: spec.stream ? r.ttftMs : -1, error: ok ? undefined : `HTTP ${r.status} ${r.errorCode ?? 'incomplete'}` };
     };

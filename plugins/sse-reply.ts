@@ -9,26 +9,28 @@ const SILENT = Symbol('silent');
 type Step = IteratorResult<string[]> | typeof SILENT;
 
 /**
- * One re-armed timer per stream: `promise` settles with SILENT when `ms` pass without `reset()`.
- * Cheaper than a new timer and promise for every chunk of every stream.
+ * One re-armed timer per stream: `wait(pending)` settles with the next step of the source, or
+ * with SILENT when `ms` pass without `reset()`. Cheaper than a new timer per chunk, and unlike
+ * `Promise.race` with one long-lived promise it leaves no reaction behind per chunk (a race adds
+ * one to the silence promise every time, all kept until the stream ends).
  */
 class Silence {
-  promise!: Promise<typeof SILENT>;
-  private resolve!: (s: typeof SILENT) => void;
+  private wake: ((s: typeof SILENT) => void) | undefined;
   private readonly timer: NodeJS.Timeout;
 
   constructor(ms: number) {
-    this.arm();
     this.timer = setTimeout(() => {
-      this.resolve(SILENT);
-      this.arm();
       this.timer.refresh();
+      const wake = this.wake;
+      this.wake = undefined;
+      wake?.(SILENT);
     }, ms);
   }
 
-  private arm(): void {
-    this.promise = new Promise((resolve) => {
-      this.resolve = resolve;
+  wait(pending: Promise<IteratorResult<string[]>>): Promise<Step> {
+    return new Promise<Step>((resolve, reject) => {
+      this.wake = resolve;
+      pending.then(resolve, reject);
     });
   }
 
@@ -38,6 +40,7 @@ class Silence {
 
   stop(): void {
     clearTimeout(this.timer);
+    this.wake = undefined;
   }
 }
 
@@ -82,7 +85,7 @@ export default fp(
             pending = it.next();
             silence.reset();
           }
-          step = await Promise.race([pending, silence.promise]);
+          step = await silence.wait(pending);
         }
       } catch (err) {
         if (err instanceof ClientGoneError || reply.raw.destroyed) return;
@@ -102,7 +105,7 @@ export default fp(
       const silence = new Silence(keepAliveMs);
       let first: Step;
       try {
-        first = await Promise.race([pending, silence.promise]);
+        first = await silence.wait(pending);
       } catch (err) {
         silence.stop();
         throw err;

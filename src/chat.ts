@@ -10,7 +10,7 @@ import type { ModelCatalog } from './models.js';
 import { completionMeta, type CompletionMeta, type CompletionResult } from './openai-format.js';
 import { buildPrompt } from './prompt.js';
 import { stopStage } from './stop-sequences.js';
-import { createUsageMeter, maxTokensStage } from './token-usage.js';
+import { createUsageMeter, maxTokensStage, type UsageMeter } from './token-usage.js';
 import { createCorrector } from './tools/correction.js';
 import { jsonFormatStage } from './tools/json-format.js';
 import { formatOptions, toolOptions } from './tools/options.js';
@@ -69,15 +69,21 @@ export function planCompletion(body: ChatCompletionRequest, opts: PlanOptions) {
 
 export type CompletionPlan = ReturnType<typeof planCompletion>;
 
-/** Tells the conversation the answer once the deltas ran out on their own. */
-function settleStage(turn: ConversationTurn, answer: () => string): DeltaStage {
+/**
+ * The last stage: meters what goes out and tells the conversation the answer once the deltas ran
+ * out on their own. One stage for both: each async generator layer costs promises per batch.
+ */
+function settleStage(turn: ConversationTurn, meter: UsageMeter): DeltaStage {
   return async function* settle(deltas, outcome) {
     let natural = false;
     try {
-      yield* deltas;
+      for await (const batch of deltas) {
+        meter.add(batch);
+        yield batch;
+      }
       natural = !outcome.truncated && outcome.finishReason === 'stop';
     } finally {
-      turn.finish(natural ? answer() : undefined);
+      turn.finish(natural ? meter.answer() : undefined);
     }
   };
 }
@@ -112,6 +118,6 @@ export function startCompletion(
   if (plan.tools && plan.tools.choice !== 'none') stages.push(toolSieve(plan.tools, corrector && plan.format ? { ...corrector, dismiss: () => undefined } : corrector));
   stages.push(...plan.stages);
   if (plan.format) stages.push(jsonFormatStage(plan.format, plan.stream, corrector));
-  const deltas = runStages(translated, [...stages, meter.stage, settleStage(turn, meter.answer)], outcome);
+  const deltas = runStages(translated, [...stages, settleStage(turn, meter)], outcome);
   return { deltas, result: { outcome, usage: meter.usage }, meta: plan.meta };
 }

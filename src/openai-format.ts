@@ -36,11 +36,34 @@ export async function* streamChunks(
   const head = `{"id":${JSON.stringify(meta.id)},"object":"chat.completion.chunk","created":${meta.created},"model":${JSON.stringify(meta.model)},"choices":[{"index":0,"delta":`;
   const tail = includeUsage ? ',"usage":null}' : '}';
   const role = `${head}{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}]${tail}`;
+  const chunk = (delta: string): string => `${head}${delta},"logprobs":null,"finish_reason":null}]${tail}`;
   let started = false;
   for await (const batch of deltas) {
     const out = started ? [] : [role];
     started = true;
-    for (const delta of batch) out.push(`${head}${JSON.stringify(delta)},"logprobs":null,"finish_reason":null}]${tail}`);
+    // What arrived together goes out together: consecutive plain text deltas of one batch (one
+    // upstream read) become one chunk, so a batch is mostly one SSE event. Reasoning stays apart
+    // from content, and anything else (tool calls) keeps its own chunk.
+    let field: 'content' | 'reasoning_content' | undefined;
+    let text = '';
+    const flush = (): void => {
+      if (field) out.push(chunk(`{"${field}":${JSON.stringify(text)}}`));
+      field = undefined;
+      text = '';
+    };
+    for (const delta of batch) {
+      const plain = plainField(delta);
+      if (plain && plain === field) {
+        text += delta[plain];
+        continue;
+      }
+      flush();
+      if (plain) {
+        field = plain;
+        text = delta[plain]!;
+      } else out.push(chunk(JSON.stringify(delta)));
+    }
+    flush();
     yield out;
   }
   const last = started ? [] : [role];
@@ -58,6 +81,16 @@ export async function* streamChunks(
     );
   }
   yield last;
+}
+
+/** The one text field of a delta that carries nothing else, if it is such a delta. */
+function plainField(delta: Delta): 'content' | 'reasoning_content' | undefined {
+  let field: 'content' | 'reasoning_content' | undefined;
+  for (const key in delta) {
+    if (field || (key !== 'content' && key !== 'reasoning_content') || typeof delta[key] !== 'string') return undefined;
+    field = key;
+  }
+  return field;
 }
 
 /** Gathers the whole answer into one `chat.completion` object (CLIENTS.md 10). */

@@ -1,4 +1,4 @@
-import { countTokens, decode, encode, isWithinTokenLimit } from 'gpt-tokenizer/encoding/o200k_base';
+import { countTokens, decode, encode, isWithinTokenLimit } from './o200k-encoding.js';
 import type { Delta } from './answer.js';
 import type { DeltaStage } from './delta-stages.js';
 
@@ -8,7 +8,7 @@ const PLAIN = { allowedSpecial: new Set<string>(), disallowedSpecial: new Set<st
 /** o200k tokens of a text (the GPT-4o encoding: the upstream reports no usage of its own). */
 export function tokenCount(text: string): number {
   if (text === '') return 0;
-  if (!LONG_RUN_TEST.test(text)) return countTokens(text, PLAIN);
+  if (!hasLongRun(text)) return countTokens(text, PLAIN);
   // BPE is quadratic in the length of one pre-token: a 120,000-character run without a space
   // would block the event loop for seconds. Such runs are counted in slices (a slight
   // over-count for pathological input only; ordinary text is counted exactly).
@@ -24,7 +24,28 @@ export function tokenCount(text: string): number {
 }
 
 const RUN_SLICE = 512;
-const LONG_RUN_TEST = new RegExp(`\\S{${RUN_SLICE + 1}}`);
+
+/**
+ * Whether `text` holds more than RUN_SLICE non-whitespace code units in a row, as `/\S{513}/`
+ * says, in one pass: the regex tried 513 characters from every start and cost as much as the
+ * count itself on a long prompt.
+ */
+function hasLongRun(text: string): boolean {
+  if (text.length <= RUN_SLICE) return false;
+  let run = 0;
+  for (let i = 0; i < text.length; i++) {
+    if (isSpace(text.charCodeAt(i))) run = 0;
+    else if (++run > RUN_SLICE) return true;
+  }
+  return false;
+}
+
+/** JavaScript's `\s`: ASCII and Unicode white space, line terminators and the BOM. */
+function isSpace(c: number): boolean {
+  if (c <= 32) return c === 32 || (c >= 9 && c <= 13);
+  if (c < 0xa0) return false;
+  return c === 0xa0 || c === 0x1680 || (c >= 0x2000 && c <= 0x200a) || c === 0x2028 || c === 0x2029 || c === 0x202f || c === 0x205f || c === 0x3000 || c === 0xfeff;
+}
 const LONG_RUN = new RegExp(`\\S{${RUN_SLICE + 1},}`, 'g');
 
 /** The longest start of `text` within `limit` tokens, never ending inside a character. */
@@ -50,20 +71,32 @@ export function createUsageMeter(promptText: () => string) {
   let reasoning = '';
   /** Tool calls' names and arguments: the model wrote them, so they count as completion tokens. */
   let calls = '';
+  /** Counts a batch that goes out (synchronous, for a stage that already walks the batches). */
+  function add(batch: Delta[]): void {
+    for (const d of batch) {
+      if (d.content) content += d.content;
+      if (d.reasoning_content) reasoning += d.reasoning_content;
+      for (const c of d.tool_calls ?? []) calls += (c.function.name ?? '') + c.function.arguments;
+      if (d.function_call) calls += (d.function_call.name ?? '') + d.function_call.arguments;
+    }
+  }
   /** The last stage: sees exactly what goes out. */
   const stage: DeltaStage = async function* meter(deltas) {
     for await (const batch of deltas) {
-      for (const d of batch) {
-        if (d.content) content += d.content;
-        if (d.reasoning_content) reasoning += d.reasoning_content;
-        for (const c of d.tool_calls ?? []) calls += (c.function.name ?? '') + c.function.arguments;
-        if (d.function_call) calls += (d.function_call.name ?? '') + d.function_call.arguments;
-      }
+      add(batch);
       yield batch;
     }
   };
+  // The log line, the metrics and the usage chunk all ask once the answer is done: counted once.
+  let memo: { prompt: string; answered: number; usage: Usage } | undefined;
   function usage(): Usage {
-    const prompt = tokenCount(promptText());
+    const sent = promptText();
+    const answered = content.length + reasoning.length + calls.length;
+    if (memo?.prompt !== sent || memo.answered !== answered) memo = { prompt: sent, answered, usage: count(sent) };
+    return { ...memo.usage, completion_tokens_details: { ...memo.usage.completion_tokens_details } };
+  }
+  function count(sent: string): Usage {
+    const prompt = tokenCount(sent);
     const reasoningTokens = tokenCount(reasoning);
     const completion = tokenCount(content) + tokenCount(calls) + reasoningTokens;
     return {
@@ -73,7 +106,7 @@ export function createUsageMeter(promptText: () => string) {
       completion_tokens_details: { reasoning_tokens: reasoningTokens },
     };
   }
-  return { stage, usage, answer: () => content };
+  return { stage, add, usage, answer: () => content };
 }
 
 export type UsageMeter = ReturnType<typeof createUsageMeter>;

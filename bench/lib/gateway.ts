@@ -42,7 +42,7 @@ export async function callGateway(
   dispatcher: Dispatcher,
   origin: string,
   token: string,
-  body: { messages: unknown[]; stream: boolean; model: string; reasoning_effort?: string },
+  body: { messages: unknown[]; stream: boolean; model: string; reasoning_effort?: string; [field: string]: unknown },
   started: number,
   opts: CallOptions = {},
 ): Promise<GatewayResult> {

@@ -93,6 +93,22 @@ export async function startEmulatorProc(dialect: string): Promise<EmulatorProc> 
   return { child, pid: child.pid!, url, token };
 }
 
+/** The bare relay (bench/relay.ts) in its own process, logged in with `token`. */
+export async function startRelayProc(upstream: string, dialect: string, token: string): Promise<{ child: ChildProcess; pid: number; url: string }> {
+  const child = track(process.execPath, ['--import', 'tsx', 'bench/relay.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, RELAY_UPSTREAM: upstream, RELAY_DIALECT: dialect, RELAY_TOKEN: token },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const lines = createInterface({ input: child.stdout! });
+  const first = await new Promise<string>((ok, fail) => {
+    lines.once('line', ok);
+    child.once('exit', (code) => fail(new Error(`relay exited with ${code} before printing its address`)));
+  });
+  lines.on('line', () => undefined);
+  return { child, pid: child.pid!, url: (JSON.parse(first) as { url: string }).url };
+}
+
 export interface ServiceProc {
   child: ChildProcess;
   pid: number;

@@ -37,7 +37,7 @@ export interface ScaleResult {
 }
 
 /** Starts a fresh service with the probe, holds `streams` streams for about 20 × `frameDelayMs`. */
-export async function runScale(emu: EmulatorProc, ctx: { dialect: Dialect; model: string }, streams: number, frameDelayMs: number, rampMs: number): Promise<ScaleResult> {
+export async function runScale(emu: EmulatorProc, ctx: { dialect: Dialect; model: string; extraBody?: Record<string, unknown> }, streams: number, frameDelayMs: number, rampMs: number): Promise<ScaleResult> {
   const eldFile = join(OUT, 'scale-eld.jsonl');
   if (existsSync(eldFile)) rmSync(eldFile);
   const svc = await startServiceProc({

@@ -43,12 +43,18 @@ export async function settleChats(emulatorUrl: string, ms = 30_000): Promise<Emu
   }
 }
 
+/** Which server a scenario measured: the service, the bare relay (bench/relay.ts), or none (baseline client). */
+export type Role = 'service' | 'relay' | 'baseline';
+
 export interface ScenarioResult extends Omit<ClientResult, 'event'> {
   name: string;
   target: ClientSpec['target'];
+  role: Role;
+  /** Interleaved pair (service next to relay) this run belongs to, from 1. */
+  pair?: number;
   stream: boolean;
   connections: number;
-  /** Service CPU over the window per completion, from /proc/<pid>/stat (null for the baseline). */
+  /** Server CPU (service or relay) over the window per completion, from /proc/<pid>/stat (null for the baseline). */
   serviceCpuMsPerCompletion: number | null;
   /** Share of one core each process used over the window. */
   serviceCpuPct: number | null;
@@ -88,6 +94,7 @@ export async function runScenario(
   spec: ClientSpec,
   pids: { service?: number; emulator: number },
   emulatorUrl: string,
+  opts: { role?: Role; pair?: number; metricsUrl?: string } = {},
 ): Promise<ScenarioResult> {
   const quietMs = Number(process.env.BENCH_QUIET_WAIT_MS ?? 20_000);
   if (quietMs > 0) await waitForQuiet([pids.emulator, ...(pids.service ? [pids.service] : [])], quietMs);
@@ -102,6 +109,10 @@ export async function runScenario(
   let start = mark();
   let end = start;
   let result: ClientResult | undefined;
+  // Metrics on: GET /metrics every 5 s during the run, as a Prometheus would scrape it.
+  const scraper = opts.metricsUrl
+    ? setInterval(() => void fetch(opts.metricsUrl!).then((r) => r.text()).catch(() => undefined), 5000)
+    : undefined;
   for await (const line of createInterface({ input: child.stdout! })) {
     const msg = JSON.parse(line) as { event: string };
     if (msg.event === 'start') {
@@ -113,6 +124,7 @@ export async function runScenario(
     }
   }
   rss?.stop();
+  clearInterval(scraper);
   const code = await new Promise<number | null>((r) => (child.exitCode !== null ? r(child.exitCode) : child.once('exit', r)));
   if (!result || code !== 0) throw new Error(`client for ${name} failed (exit ${code})`);
   const stats = await settleChats(emulatorUrl);
@@ -123,6 +135,8 @@ export async function runScenario(
   return {
     name,
     target: spec.target,
+    role: opts.role ?? (gateway ? 'service' : 'baseline'),
+    ...(opts.pair ? { pair: opts.pair } : {}),
     stream: spec.stream,
     connections: spec.connections,
     ...client,

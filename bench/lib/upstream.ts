@@ -91,8 +91,11 @@ export async function createUpstreamClient(url: string, token: string, dialect: 
     return json;
   }
 
-  /** Create a chat → stream the message (envelopes decoded) → delete the chat in the background, like the gateway. */
-  async function complete(text: string, started: number): Promise<UpstreamResult> {
+  /**
+   * Create a chat → stream the message (envelopes decoded) → delete the chat in the background,
+   * like the gateway; `onText` sees each upstream text event as it is decoded (the bare relay).
+   */
+  async function complete(text: string, started: number, onText?: (piece: string) => void): Promise<UpstreamResult> {
     const chatId = calls.create.id(await unary(calls.create.path, calls.create.body));
     try {
       const res = await agent.request({ origin, path: calls.send.path, method: 'POST', headers: streamHeaders, body: envelope(calls.send.body(chatId, text)) });
@@ -119,6 +122,7 @@ export async function createUpstreamClient(url: string, token: string, dialect: 
           if (piece) {
             if (ttftMs < 0) ttftMs = performance.now() - started;
             answer += piece;
+            onText?.(piece);
           }
         }
         pending = off === buf.length ? Buffer.alloc(0) : Buffer.from(buf.subarray(off));
