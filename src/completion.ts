@@ -61,7 +61,7 @@ export async function* runCompletion(
     }
     let lease = attempt === 0 ? initial : undefined;
     if (lease && continued && continued.cred.id !== lease.cred.id) {
-      const own = deps.scheduler.tryTake(continued.cred, { pooled });
+      const own = await deps.scheduler.tryTake(continued.cred, { pooled });
       if (own) {
         lease.release();
         lease = own;

@@ -37,6 +37,27 @@ export function classifyFailure(err: unknown): AccountVerdict | undefined {
   }
 }
 
+/** What replicas share of an account that is not healthy (src/shared-state/health-share.ts). */
+export interface SharedHealth {
+  state: 'cooling' | 'dead';
+  until: number;
+  streak: number;
+  reason?: string;
+  code?: string;
+}
+
+/** How replicas share account health: a change made here is published, the others' read when selecting. */
+export interface HealthShare {
+  /** Publishes this replica's change (undefined: healthy again); never throws. */
+  put(id: string, h: SharedHealth | undefined): void;
+  /** The shared health of these accounts (null: healthy); undefined when it cannot be read. */
+  load(ids: string[]): Promise<Array<SharedHealth | null> | undefined>;
+  /** Called with another replica's change as it happens. */
+  onChange(fn: (id: string, h: SharedHealth | null) => void): void;
+  /** Called when shared state may have been lost (Redis back after an outage): what to write again. */
+  onResync(fn: () => Array<[string, SharedHealth]>): void;
+}
+
 export interface HealthOptions {
   /** First cool-down; each further failure in a row doubles it. */
   minBackoffMs?: number;
@@ -44,6 +65,9 @@ export interface HealthOptions {
   /** Accounts remembered at most (client-supplied tokens come and go); the least recently used go first. */
   maxEntries?: number;
   now?: () => number;
+  /** Shared with other replicas (REDIS_URL); read again when older than `shareTtlMs` (default 1 s). */
+  share?: HealthShare;
+  shareTtlMs?: number;
 }
 
 interface Health {
@@ -91,6 +115,12 @@ export function createAccountHealth(opts: HealthOptions = {}) {
   const maxBackoff = opts.maxBackoffMs ?? 300_000;
   const maxEntries = opts.maxEntries ?? 10_000;
   const accounts = new Map<string, Health>();
+  const { share } = opts;
+  const shareTtl = opts.shareTtlMs ?? 1000;
+  /** Per account: when its shared health is to be read again, and which local change it last saw. */
+  const synced = new Map<string, { until: number; change: number }>();
+  const loading = new Map<string, Promise<void>>();
+  let changes = 0;
 
   function get(id: string, deviceId = ''): Health {
     let h = accounts.get(id);
@@ -131,10 +161,87 @@ export function createAccountHealth(opts: HealthOptions = {}) {
     h.until = 0;
   }
 
+  function shared(id: string, h: Health): void {
+    if (!share) return;
+    seen(id).change = ++changes;
+    share.put(id, h.state === 'healthy' ? undefined : { state: h.state, until: h.until, streak: h.streak, reason: h.reason, code: h.lastErrorCode });
+  }
+
+  /** Another replica's view of the account replaces this one's (counters and label stay this replica's). */
+  function apply(id: string, s: SharedHealth | null): void {
+    const h = get(id);
+    if (!s) {
+      if (h.state !== 'healthy') restore(h);
+      return;
+    }
+    h.state = s.state;
+    h.until = s.until;
+    h.streak = s.streak;
+    h.reason = s.reason;
+    if (s.code) h.lastErrorCode = s.code;
+  }
+
+  /**
+   * Reads the shared health of the accounts not read for `shareTtlMs`; undefined when there is
+   * nothing to wait for (no share, or all fresh), so the caller stays synchronous.
+   */
+  function sync(ids: string[]): Promise<void> | undefined {
+    if (!share) return undefined;
+    const t = now();
+    const waits = new Set<Promise<void>>();
+    const stale: string[] = [];
+    for (const id of ids) {
+      const pending = loading.get(id);
+      if (pending) waits.add(pending);
+      else if ((synced.get(id)?.until ?? -Infinity) <= t) stale.push(id);
+    }
+    if (stale.length > 0) {
+      const since = changes;
+      const job = share
+        .load(stale)
+        .then((rows) => {
+          stale.forEach((id, i) => {
+            const s = seen(id);
+            // A change made here while the read was on its way is newer than what it read.
+            if (rows && s.change <= since) apply(id, rows[i] ?? null);
+            s.until = now() + shareTtl;
+          });
+        })
+        .finally(() => {
+          for (const id of stale) loading.delete(id);
+        });
+      for (const id of stale) loading.set(id, job);
+      waits.add(job);
+    }
+    return waits.size === 0 ? undefined : Promise.all(waits).then(() => undefined);
+  }
+
+  function seen(id: string): { until: number; change: number } {
+    let s = synced.get(id);
+    if (!s) {
+      if (synced.size >= maxEntries) synced.delete(synced.keys().next().value!);
+      s = { until: -Infinity, change: 0 };
+      synced.set(id, s);
+    }
+    return s;
+  }
+
+  share?.onChange((id, s) => {
+    apply(id, s);
+    seen(id).until = now() + shareTtl;
+  });
+  share?.onResync(() => {
+    const out: Array<[string, SharedHealth]> = [];
+    for (const [id, h] of accounts) if (h.state !== 'healthy') out.push([id, { state: h.state, until: h.until, streak: h.streak, reason: h.reason, code: h.lastErrorCode }]);
+    return out;
+  });
+
   function succeeded(id: string): void {
     const h = get(id);
     h.successes++;
+    const was = h.state;
     restore(h);
+    if (was !== 'healthy') shared(id, h);
   }
 
   /** Records a failure; returns the verdict, or undefined when the account is not to blame. */
@@ -153,12 +260,16 @@ export function createAccountHealth(opts: HealthOptions = {}) {
       h.state = 'cooling';
       h.until = now() + Math.min(maxBackoff, minBackoff * 2 ** Math.min(h.streak - 1, 30));
     }
+    shared(id, h);
     return verdict;
   }
 
   /** A re-check found the account working again. */
   function revived(id: string): void {
-    restore(get(id));
+    const h = get(id);
+    const was = h.state;
+    restore(h);
+    if (was !== 'healthy') shared(id, h);
   }
 
   /** When the earliest cooling account among these is back, in ms from now (undefined: none cooling). */
@@ -190,7 +301,7 @@ export function createAccountHealth(opts: HealthOptions = {}) {
     };
   }
 
-  return { state, eligible, used, succeeded, failed, revived, nextRecovery, view, register: (id: string, deviceId: string) => void get(id, deviceId) };
+  return { state, eligible, used, succeeded, failed, revived, nextRecovery, view, sync, register: (id: string, deviceId: string) => void get(id, deviceId) };
 }
 
 export type AccountHealth = ReturnType<typeof createAccountHealth>;

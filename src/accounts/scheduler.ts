@@ -1,4 +1,5 @@
 import { ClientGoneError, NoUsableTokenError, TokensBusyError } from '../errors.js';
+import type { SlotShare } from '../shared-state/slot-share.js';
 import type { Credential } from '../upstream/types.js';
 import type { AccountHealth } from './health.js';
 
@@ -10,6 +11,8 @@ export interface SchedulerOptions {
   recheckMs: number;
   /** How long a request waits for a free account when every one is at `maxConcurrency`; 0 = no wait. */
   queueTimeoutMs: number;
+  /** Slots counted across replicas (REDIS_URL, with a limit); without it the count is this process's. */
+  slots?: SlotShare;
 }
 
 /** One account held for one completion attempt. */
@@ -36,6 +39,9 @@ interface Waiter {
   settle(lease: AccountLease | undefined, err?: Error): void;
 }
 
+/** How often waiters try again for a slot another replica may have freed (a release is also announced). */
+const RETRY_MS = 200;
+
 /** Seconds a client should wait before retrying, at least 1. */
 function seconds(ms: number): number {
   return Math.max(1, Math.ceil(ms / 1000));
@@ -47,7 +53,7 @@ function seconds(ms: number): number {
  * candidate is at its limit the request waits in a FIFO queue, up to `queueTimeoutMs`.
  */
 export function createScheduler(opts: SchedulerOptions) {
-  const { health } = opts;
+  const { health, slots } = opts;
   const inflight = new Map<string, number>();
   const queue: Waiter[] = [];
   let turn = 0;
@@ -64,24 +70,22 @@ export function createScheduler(opts: SchedulerOptions) {
     return cooling.length > 0 ? cooling : open;
   }
 
-  function pick(candidates: Credential[], prefer: string | undefined): Credential | undefined {
-    const preferred = prefer === undefined ? undefined : candidates.find((c) => c.id === prefer && free(c.id));
-    if (preferred) return preferred;
-    const start = turn++ % Math.max(candidates.length, 1);
-    let best: Credential | undefined;
-    let bestRank = Infinity;
-    candidates.forEach((c, i) => {
-      if (!free(c.id)) return;
-      const rank = busy(c.id) * candidates.length + ((i - start + candidates.length) % candidates.length);
-      if (rank < bestRank) {
-        best = c;
-        bestRank = rank;
-      }
-    });
-    return best;
+  /** The free candidates, best first: the preferred one, then least busy with round-robin among equals. */
+  function ranked(candidates: Credential[], prefer: string | undefined): Credential[] {
+    const preferred = candidates.some((c) => c.id === prefer && free(c.id));
+    // The round-robin turn moves on only when the preferred account is not the one taken.
+    const start = (preferred ? turn : turn++) % Math.max(candidates.length, 1);
+    const rank = (c: Credential, i: number) => (c.id === prefer ? -1 : busy(c.id) * candidates.length + ((i - start + candidates.length) % candidates.length));
+    return candidates
+      .map((c, i) => ({ c, r: rank(c, i) }))
+      .filter(({ c }) => free(c.id))
+      .sort((a, b) => a.r - b.r)
+      .map(({ c }) => c);
   }
 
-  function lease(cred: Credential): AccountLease {
+  const pick = (candidates: Credential[], prefer: string | undefined): Credential | undefined => ranked(candidates, prefer)[0];
+
+  function lease(cred: Credential, holder?: string): AccountLease {
     inflight.set(cred.id, busy(cred.id) + 1);
     health.used(cred.id, cred.deviceId);
     let released = false;
@@ -93,7 +97,8 @@ export function createScheduler(opts: SchedulerOptions) {
         const n = busy(cred.id) - 1;
         if (n > 0) inflight.set(cred.id, n);
         else inflight.delete(cred.id);
-        serveQueue();
+        if (slots && holder !== undefined) void slots.release(cred.id, holder).finally(serveQueue);
+        else serveQueue();
       },
     };
   }
@@ -105,18 +110,96 @@ export function createScheduler(opts: SchedulerOptions) {
   }
 
   /** The lease for this request now, undefined when it must wait; throws when nothing is left to try. */
-  function attempt(creds: Credential[], o: AcquireOptions): AccountLease | undefined | 'exhausted' {
-    const candidates = tier(creds, o);
-    if (candidates.length === 0) {
-      if ((o.exclude?.size ?? 0) > 0 && (o.pooled || creds.every((c) => o.exclude!.has(c.id)))) return 'exhausted';
-      throw noneUsable(creds);
-    }
+  function attempt(creds: Credential[], o: AcquireOptions, holder?: (id: string) => string): AccountLease | undefined | 'exhausted' {
+    const candidates = usable(creds, o);
+    if (candidates === 'exhausted') return candidates;
     const cred = pick(candidates, o.prefer);
-    return cred ? lease(cred) : undefined;
+    return cred ? lease(cred, holder?.(cred.id)) : undefined;
+  }
+
+  /** The tier to pick from; 'exhausted' when every candidate was tried; throws when the pool has none healthy. */
+  function usable(creds: Credential[], o: AcquireOptions): Credential[] | 'exhausted' {
+    const candidates = tier(creds, o);
+    if (candidates.length > 0) return candidates;
+    if ((o.exclude?.size ?? 0) > 0 && (o.pooled || creds.every((c) => o.exclude!.has(c.id)))) return 'exhausted';
+    throw noneUsable(creds);
+  }
+
+  /**
+   * `attempt` with the slot taken in Redis: the best free account with a slot left on every
+   * replica. `full` collects accounts found full in this pass, so later waiters skip them.
+   */
+  async function attemptShared(share: SlotShare, creds: Credential[], o: AcquireOptions, full = new Set<string>()): Promise<AccountLease | undefined | 'exhausted'> {
+    const syncing = health.sync(creds.map((c) => c.id));
+    if (syncing) await syncing;
+    const candidates = usable(creds, o);
+    if (candidates === 'exhausted') return candidates;
+    const order = ranked(candidates, o.prefer).filter((c) => !full.has(c.id));
+    if (order.length === 0) return undefined;
+    const got = await share.take(order.map((c) => c.id), opts.maxConcurrency);
+    if (got === 'local') return attempt(creds, o, (id) => share.adopt(id));
+    if (got === 'full') {
+      for (const c of order) full.add(c.id);
+      return undefined;
+    }
+    return lease(order[got.index]!, got.holder);
+  }
+
+  let pumping = false;
+  let again = false;
+  let retry: NodeJS.Timeout | undefined;
+
+  /** The queue served through Redis: one pass at a time, oldest first, again while something changed. */
+  function pump(share: SlotShare): void {
+    if (pumping) {
+      again = true;
+      return;
+    }
+    pumping = true;
+    void (async () => {
+      do {
+        again = false;
+        const full = new Set<string>();
+        for (const w of [...queue]) {
+          if (!queue.includes(w)) continue;
+          let got: Awaited<ReturnType<typeof attemptShared>>;
+          try {
+            got = await attemptShared(share, w.creds, w.o, full);
+          } catch (err) {
+            if (dequeue(w)) w.settle(undefined, err as Error);
+            continue;
+          }
+          if (got === undefined) continue;
+          // Left (timed out, client gone) while its slot was being taken: the slot goes back.
+          if (!dequeue(w)) {
+            if (got !== 'exhausted') got.release();
+            continue;
+          }
+          w.settle(got === 'exhausted' ? undefined : got);
+        }
+      } while (again);
+    })().finally(() => {
+      pumping = false;
+      // Slots freed by a lease that expired (a crashed replica) are announced by nobody.
+      if (queue.length > 0 && !retry) {
+        retry = setTimeout(() => {
+          retry = undefined;
+          pump(share);
+        }, RETRY_MS);
+        retry.unref();
+      }
+    });
+  }
+
+  function dequeue(w: Waiter): boolean {
+    const i = queue.indexOf(w);
+    if (i >= 0) queue.splice(i, 1);
+    return i >= 0;
   }
 
   /** Hands freed accounts to the waiters, oldest first. */
   function serveQueue(): void {
+    if (slots) return pump(slots);
     for (let i = 0; i < queue.length; ) {
       const w = queue[i]!;
       let got: ReturnType<typeof attempt>;
@@ -143,11 +226,35 @@ export function createScheduler(opts: SchedulerOptions) {
    */
   async function acquire(creds: Credential[], o: AcquireOptions): Promise<AccountLease | undefined> {
     if (o.signal?.aborted) throw new ClientGoneError();
+    if (slots) return acquireShared(slots, creds, o);
+    const syncing = health.sync(creds.map((c) => c.id));
+    if (syncing) await syncing;
     const now = attempt(creds, o);
     if (now === 'exhausted') return undefined;
     // Every release serves the queue at once, so an account free here is one no waiter can take: FIFO holds.
     if (now) return now;
     if (opts.queueTimeoutMs === 0) throw busyError();
+    return wait(creds, o);
+  }
+
+  /** `acquire` with slots in Redis; waiters here go first, so a newcomer never passes them. */
+  async function acquireShared(share: SlotShare, creds: Credential[], o: AcquireOptions): Promise<AccountLease | undefined> {
+    if (queue.length === 0) {
+      const now = await attemptShared(share, creds, o);
+      if (now === 'exhausted') return undefined;
+      if (now && o.signal?.aborted) {
+        now.release();
+        throw new ClientGoneError();
+      }
+      if (now) return now;
+    }
+    if (opts.queueTimeoutMs === 0) throw busyError();
+    const waiting = wait(creds, o);
+    pump(share);
+    return waiting;
+  }
+
+  function wait(creds: Credential[], o: AcquireOptions): Promise<AccountLease | undefined> {
     return new Promise<AccountLease | undefined>((resolve, reject) => {
       const timer = setTimeout(() => leave(busyError()), opts.queueTimeoutMs);
       const onAbort = () => leave(new ClientGoneError());
@@ -162,8 +269,7 @@ export function createScheduler(opts: SchedulerOptions) {
         },
       };
       function leave(err: Error): void {
-        const i = queue.indexOf(waiter);
-        if (i >= 0) queue.splice(i, 1);
+        dequeue(waiter);
         waiter.settle(undefined, err);
       }
       o.signal?.addEventListener('abort', onAbort, { once: true });
@@ -176,10 +282,18 @@ export function createScheduler(opts: SchedulerOptions) {
   }
 
   /** The account itself, now, if it is free (and healthy, for the pool): a kept conversation's own. */
-  function tryTake(cred: Credential, o: AcquireOptions): AccountLease | undefined {
-    if (o.pooled && !health.eligible(cred.id)) return undefined;
-    return free(cred.id) ? lease(cred) : undefined;
+  async function tryTake(cred: Credential, o: AcquireOptions): Promise<AccountLease | undefined> {
+    const syncing = health.sync([cred.id]);
+    if (syncing) await syncing;
+    if ((o.pooled && !health.eligible(cred.id)) || !free(cred.id)) return undefined;
+    if (!slots) return lease(cred);
+    const got = await slots.take([cred.id], opts.maxConcurrency);
+    if (got === 'full') return undefined;
+    if (got === 'local') return free(cred.id) ? lease(cred, slots.adopt(cred.id)) : undefined;
+    return lease(cred, got.holder);
   }
+
+  slots?.onFreed(() => pump(slots));
 
   return {
     acquire,

@@ -25,6 +25,9 @@ export function createSharedRedis(opts: SharedRedisOptions) {
     retryStrategy: (times) => Math.min(times * 200, 2000),
   });
   const resyncs: Array<() => Promise<void>> = [];
+  const handlers = new Map<string, (message: string) => void>();
+  // Pub/sub needs a connection of its own; opened by the first subscriber.
+  let sub: Redis | undefined;
   let up = false;
   let everUp = false;
   let errors = 0;
@@ -59,6 +62,21 @@ export function createSharedRedis(opts: SharedRedisOptions) {
       errors++;
     },
     stats: () => ({ up, errors }),
+    /** Calls `fn` with each message on `channel` (prefixed); lost while Redis is unreachable, so callers also poll. */
+    subscribe(channel: string, fn: (message: string) => void): void {
+      handlers.set(`${opts.prefix}${channel}`, fn);
+      if (!sub) {
+        const s = client.duplicate({ lazyConnect: true });
+        sub = s;
+        s.on('message', (ch: string, message: string) => handlers.get(ch)?.(message));
+        s.on('error', () => undefined);
+        // Again at every (re)connection: a subscription asked for while Redis was down never happened.
+        s.on('ready', () => void s.subscribe(...handlers.keys()).catch(() => undefined));
+        if (!closing) void s.connect().catch(() => undefined);
+      } else if (sub.status === 'ready') void sub.subscribe(`${opts.prefix}${channel}`).catch(() => undefined);
+    },
+    /** The channel name `subscribe` listens on, for PUBLISH inside scripts. */
+    channel: (name: string) => `${opts.prefix}${name}`,
     onResync(fn: () => Promise<void>): void {
       resyncs.push(fn);
     },
@@ -71,6 +89,7 @@ export function createSharedRedis(opts: SharedRedisOptions) {
     },
     async close(): Promise<void> {
       closing = true;
+      sub?.disconnect();
       await client.quit().catch(() => client.disconnect());
     },
   };
