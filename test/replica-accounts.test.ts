@@ -67,6 +67,18 @@ describe('TOKEN_MAX_CONCURRENCY=2 on one account, two replicas', () => {
     const answer = await s.replicas[1]!.client(key).chat.completions.create(ask('after the crash'));
     assert.equal(answer.choices[0]!.message.content, answerFor('after the crash', 4).join(''));
   });
+
+  test('while Redis is unreachable the replica counts on its own: 4 simultaneous requests complete, 2 streams at once', async () => {
+    s.emu.reset();
+    const survivor = s.replicas[1]!;
+    await s.redis.stop();
+    await eventually(() => /Redis is unreachable: working on local state/.test(survivor.output()), 'the outage logged');
+    const prompts = Array.from({ length: 4 }, (_, i) => `local slots ${i} #delay:150`);
+    const answers = await Promise.all(prompts.map((p) => survivor.client(key).chat.completions.create({ ...ask(p), stream: true }).then(collectStream)));
+    answers.forEach((a, i) => assert.equal(a.content, answerFor(prompts[i]!, 4).join('')));
+    assert.equal(s.emu.stats().maxActiveStreams, 2);
+    await s.redis.start();
+  });
 });
 
 /** Access-token requests (logins) this device made. */
