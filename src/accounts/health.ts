@@ -1,3 +1,5 @@
+import { createHealthSync, type HealthShare, type SharedHealth } from './health-sync.js';
+
 /** How an account stands: in service, resting after a transient failure, or refused by the upstream. */
 export type AccountState = 'healthy' | 'cooling' | 'dead';
 
@@ -35,27 +37,6 @@ export function classifyFailure(err: unknown): AccountVerdict | undefined {
     default:
       return undefined;
   }
-}
-
-/** What replicas share of an account that is not healthy (src/shared-state/health-share.ts). */
-export interface SharedHealth {
-  state: 'cooling' | 'dead';
-  until: number;
-  streak: number;
-  reason?: string;
-  code?: string;
-}
-
-/** How replicas share account health: a change made here is published, the others' read when selecting. */
-export interface HealthShare {
-  /** Publishes this replica's change (undefined: healthy again); never throws. */
-  put(id: string, h: SharedHealth | undefined): void;
-  /** The shared health of these accounts (null: healthy); undefined when it cannot be read. */
-  load(ids: string[]): Promise<Array<SharedHealth | null> | undefined>;
-  /** Called with another replica's change as it happens. */
-  onChange(fn: (id: string, h: SharedHealth | null) => void): void;
-  /** Called when shared state may have been lost (Redis back after an outage): what to write again. */
-  onResync(fn: () => Array<[string, SharedHealth]>): void;
 }
 
 export interface HealthOptions {
@@ -115,12 +96,6 @@ export function createAccountHealth(opts: HealthOptions = {}) {
   const maxBackoff = opts.maxBackoffMs ?? 300_000;
   const maxEntries = opts.maxEntries ?? 10_000;
   const accounts = new Map<string, Health>();
-  const { share } = opts;
-  const shareTtl = opts.shareTtlMs ?? 1000;
-  /** Per account: when its shared health is to be read again, and which local change it last saw. */
-  const synced = new Map<string, { until: number; change: number }>();
-  const loading = new Map<string, Promise<void>>();
-  let changes = 0;
 
   function get(id: string, deviceId = ''): Health {
     let h = accounts.get(id);
@@ -148,6 +123,8 @@ export function createAccountHealth(opts: HealthOptions = {}) {
 
   function used(id: string, deviceId: string): void {
     const h = get(id, deviceId);
+    // Known first from another replica's verdict, without its device id.
+    if (h.label === maskedLabel('')) h.label = maskedLabel(deviceId);
     h.lastUsed = now();
     // Recently used last in iteration order, so eviction drops the idle ones.
     accounts.delete(id);
@@ -161,14 +138,23 @@ export function createAccountHealth(opts: HealthOptions = {}) {
     h.until = 0;
   }
 
-  function shared(id: string, h: Health): void {
-    if (!share) return;
-    seen(id).change = ++changes;
-    share.put(id, h.state === 'healthy' ? undefined : { state: h.state, until: h.until, streak: h.streak, reason: h.reason, code: h.lastErrorCode });
-  }
+  const shareable = (h: Health): SharedHealth | undefined =>
+    h.state === 'healthy' ? undefined : { state: h.state, until: h.until, streak: h.streak, reason: h.reason, code: h.lastErrorCode };
+  const sharing = opts.share
+    ? createHealthSync({
+        share: opts.share,
+        ttlMs: opts.shareTtlMs ?? 1000,
+        maxEntries,
+        now,
+        apply,
+        unhealthy: () => [...accounts].flatMap(([id, h]) => (h.state === 'healthy' ? [] : [[id, shareable(h)!] as [string, SharedHealth]])),
+      })
+    : undefined;
+  const shared = (id: string, h: Health) => sharing?.changed(id, shareable(h));
 
   /** Another replica's view of the account replaces this one's (counters and label stay this replica's). */
   function apply(id: string, s: SharedHealth | null): void {
+    if (!s && !accounts.has(id)) return;
     const h = get(id);
     if (!s) {
       if (h.state !== 'healthy') restore(h);
@@ -180,61 +166,6 @@ export function createAccountHealth(opts: HealthOptions = {}) {
     h.reason = s.reason;
     if (s.code) h.lastErrorCode = s.code;
   }
-
-  /**
-   * Reads the shared health of the accounts not read for `shareTtlMs`; undefined when there is
-   * nothing to wait for (no share, or all fresh), so the caller stays synchronous.
-   */
-  function sync(ids: string[]): Promise<void> | undefined {
-    if (!share) return undefined;
-    const t = now();
-    const waits = new Set<Promise<void>>();
-    const stale: string[] = [];
-    for (const id of ids) {
-      const pending = loading.get(id);
-      if (pending) waits.add(pending);
-      else if ((synced.get(id)?.until ?? -Infinity) <= t) stale.push(id);
-    }
-    if (stale.length > 0) {
-      const since = changes;
-      const job = share
-        .load(stale)
-        .then((rows) => {
-          stale.forEach((id, i) => {
-            const s = seen(id);
-            // A change made here while the read was on its way is newer than what it read.
-            if (rows && s.change <= since) apply(id, rows[i] ?? null);
-            s.until = now() + shareTtl;
-          });
-        })
-        .finally(() => {
-          for (const id of stale) loading.delete(id);
-        });
-      for (const id of stale) loading.set(id, job);
-      waits.add(job);
-    }
-    return waits.size === 0 ? undefined : Promise.all(waits).then(() => undefined);
-  }
-
-  function seen(id: string): { until: number; change: number } {
-    let s = synced.get(id);
-    if (!s) {
-      if (synced.size >= maxEntries) synced.delete(synced.keys().next().value!);
-      s = { until: -Infinity, change: 0 };
-      synced.set(id, s);
-    }
-    return s;
-  }
-
-  share?.onChange((id, s) => {
-    apply(id, s);
-    seen(id).until = now() + shareTtl;
-  });
-  share?.onResync(() => {
-    const out: Array<[string, SharedHealth]> = [];
-    for (const [id, h] of accounts) if (h.state !== 'healthy') out.push([id, { state: h.state, until: h.until, streak: h.streak, reason: h.reason, code: h.lastErrorCode }]);
-    return out;
-  });
 
   function succeeded(id: string): void {
     const h = get(id);
@@ -300,6 +231,9 @@ export function createAccountHealth(opts: HealthOptions = {}) {
       lastUsed: iso(h.lastUsed),
     };
   }
+
+  /** Reads the shared health of these accounts when stale; undefined (nothing to wait for) alone or when fresh. */
+  const sync = (ids: string[]): Promise<void> | undefined => sharing?.sync(ids);
 
   return { state, eligible, used, succeeded, failed, revived, nextRecovery, view, sync, register: (id: string, deviceId: string) => void get(id, deviceId) };
 }

@@ -1,4 +1,4 @@
-import type { HealthShare, SharedHealth } from '../accounts/health.js';
+import type { HealthShare, SharedHealth } from '../accounts/health-sync.js';
 import { fingerprint } from '../credentials.js';
 import type { SharedRedis } from './redis.js';
 
