@@ -87,33 +87,37 @@ function logins(emu: Emulator, deviceId: string): number {
   return emu.requests.filter((r) => paths.includes(r.path) && r.headers['oasis-webid'] === deviceId).length;
 }
 
-describe('a pool of two with one account rejected, two replicas', () => {
+describe('a pool of three, one account rejected and one answering 503, two replicas', () => {
   let dead = '';
+  let flaky = '';
   let good = '';
   const s = replicaSuite((emu) => {
     const rejected = emu.addAccount();
     emu.revokeAccount(rejected.userToken);
+    const failing = emu.addAccount();
+    emu.faultAccount(failing.deviceId, { status: 503 });
     const working = emu.addAccount();
-    dead = rejected.deviceId;
-    good = working.deviceId;
-    return { STEP_TOKENS: `${rejected.token},${working.token}`, ACCOUNT_RECHECK_MS: '3600000' };
+    [dead, flaky, good] = [rejected.deviceId, failing.deviceId, working.deviceId];
+    // A cool-down longer than the test: only a replica that does not know of it would try it again.
+    return { STEP_TOKENS: [rejected, failing, working].map((a) => a.token).join(','), ACCOUNT_RECHECK_MS: '3600000', ACCOUNT_BACKOFF_MIN_MS: '600000' };
   });
 
-  test('once the first replica marked the account dead, the second never tries it', async () => {
+  test('once the first replica marked one account dead and one cooling, the second tries neither', async () => {
     let i = 0;
-    // The first replica spreads its requests: one of them meets the rejected account.
-    while (logins(s.emu, dead) === 0 && i < 10) {
+    // The first replica spreads its requests: they meet the rejected and the failing account.
+    while ((logins(s.emu, dead) === 0 || logins(s.emu, flaky) === 0) && i < 10) {
       const r = await s.replicas[0]!.client(key).chat.completions.create(ask(`first ${i++}`));
       assert.ok(r.choices[0]?.message.content);
     }
-    const tried = logins(s.emu, dead);
-    assert.equal(tried, 1, 'the first replica tried the rejected account once');
+    assert.equal(logins(s.emu, dead), 1, 'the first replica tried the rejected account once');
+    assert.equal(logins(s.emu, flaky), 1, 'the first replica tried the failing account once');
     for (let j = 0; j < 6; j++) {
       const prompt = `second ${j}`;
       const r = await s.replicas[1]!.client(key).chat.completions.create(ask(prompt));
       assert.equal(r.choices[0]!.message.content, answerFor(prompt, 4).join(''));
       assert.equal(s.emu.messages.find((m) => m.text.endsWith(prompt))!.deviceId, good);
     }
-    assert.equal(logins(s.emu, dead), tried, 'no login of the rejected account from the second replica');
+    assert.equal(logins(s.emu, dead), 1, 'no login of the rejected account from the second replica');
+    assert.equal(logins(s.emu, flaky), 1, 'no login of the cooling account from the second replica');
   });
 });
