@@ -50,7 +50,9 @@ function seconds(ms: number): number {
 /**
  * Picks the account a completion attempt runs on: healthy ones only for the server pool, least
  * busy first with round-robin among equals, at most `maxConcurrency` completions each. When every
- * candidate is at its limit the request waits in a FIFO queue, up to `queueTimeoutMs`.
+ * candidate is at its limit the request waits in a FIFO queue, up to `queueTimeoutMs`. With
+ * `slots` the limit counts every replica's completions: a slot is taken in Redis as well, and the
+ * queue is served asynchronously, on local releases, announced remote ones and a short retry.
  */
 export function createScheduler(opts: SchedulerOptions) {
   const { health, slots } = opts;
