@@ -7,20 +7,32 @@ import fp from 'fastify-plugin';
 const OFF_THREAD_BYTES = 1024 * 1024;
 const WORKERS = 2;
 
-// Fastify's own parser (secure-json-parse), run in the worker: same prototype-poisoning checks.
+// Fastify's own parser (secure-json-parse), run in the worker: the same prototype-poisoning checks.
 const require = createRequire(import.meta.url);
 const SJP = createRequire(require.resolve('fastify')).resolve('secure-json-parse');
-// Inline CommonJS, so the same code runs from src/ (tsx) and dist/.
+// Inline CommonJS, so the same code runs from src/ (tsx) and dist/. A body's chunks arrive as
+// they are received; its end brings the parse options.
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const sjp = require(${JSON.stringify(SJP)});
-const decoder = new TextDecoder();
-parentPort.on('message', ({ id, bytes, options }) => {
-  try {
-    parentPort.postMessage({ id, value: sjp.parse(decoder.decode(bytes), options) });
-  } catch {
-    parentPort.postMessage({ id, failed: true });
+const bodies = new Map();
+parentPort.on('message', ({ id, chunk, end, abort }) => {
+  if (abort) return bodies.delete(id);
+  if (chunk) {
+    const chunks = bodies.get(id) ?? [];
+    chunks.push(chunk);
+    bodies.set(id, chunks);
   }
+  if (!end) return;
+  const chunks = bodies.get(id) ?? [];
+  bodies.delete(id);
+  let value;
+  try {
+    value = sjp.parse(Buffer.concat(chunks).toString('utf8'), end);
+  } catch {
+    return parentPort.postMessage({ id, failed: true });
+  }
+  parentPort.postMessage({ id, value });
 });`;
 
 interface Slot {
@@ -40,17 +52,18 @@ function createPool(size: number) {
   const pending = new Map<number, Pending>();
   let nextId = 0;
 
-  function spawn() {
+  function spawn(): Slot {
     const slot: Slot = { worker: new Worker(WORKER_SOURCE, { eval: true }), busy: 0 };
     slot.worker.unref();
     slot.worker.on('message', (msg: { id: number; value?: unknown; failed?: boolean }) => {
-      slot.busy--;
       const p = pending.get(msg.id);
+      if (!p) return;
       pending.delete(msg.id);
-      if (msg.failed) p?.reject(new errorCodes.FST_ERR_CTP_INVALID_JSON_BODY());
-      else p?.resolve(msg.value);
+      slot.busy--;
+      if (msg.failed) p.reject(new errorCodes.FST_ERR_CTP_INVALID_JSON_BODY());
+      else p.resolve(msg.value);
     });
-    // A worker that dies fails what it held; the next parse starts a fresh one.
+    // A worker that dies fails what it held; the next body starts a fresh one.
     slot.worker.on('error', () => undefined);
     slot.worker.once('exit', () => {
       workers.splice(workers.indexOf(slot), 1);
@@ -64,40 +77,107 @@ function createPool(size: number) {
     return slot;
   }
 
-  return {
-    parse(bytes: Buffer, options: object): Promise<unknown> {
-      const slot = workers.length < size ? spawn() : workers.reduce((a, b) => (b.busy < a.busy ? b : a));
-      slot.busy++;
-      const id = nextId++;
-      return new Promise((resolve, reject) => {
-        pending.set(id, { slot, resolve, reject });
-        // The body's memory moves to the worker when it is its own ArrayBuffer; else it is copied.
-        const own = bytes.byteOffset === 0 && bytes.buffer.byteLength === bytes.length;
-        slot.worker.postMessage({ id, bytes, options }, own ? [bytes.buffer as ArrayBuffer] : []);
-      });
-    },
-    close: () => Promise.all(workers.map((w) => w.worker.terminate())),
-  };
+  /** A body streamed to a worker chunk by chunk: the main thread never concatenates it. */
+  function open() {
+    const slot = workers.length < size ? spawn() : workers.reduce((a, b) => (b.busy < a.busy ? b : a));
+    slot.busy++;
+    const id = nextId++;
+    let result: Promise<unknown> | undefined;
+    return {
+      write(chunk: Buffer) {
+        // A copy of its own (a socket chunk may be a view into a larger buffer), moved, not cloned.
+        const own = Uint8Array.prototype.slice.call(chunk);
+        slot.worker.postMessage({ id, chunk: own }, [own.buffer as ArrayBuffer]);
+      },
+      end(options: object): Promise<unknown> {
+        result = new Promise((resolve, reject) => pending.set(id, { slot, resolve, reject }));
+        slot.worker.postMessage({ id, end: options });
+        return result;
+      },
+      abort() {
+        if (result) return;
+        slot.busy--;
+        slot.worker.postMessage({ id, abort: true });
+      },
+    };
+  }
+
+  return { open, close: () => Promise.all(workers.map((w) => w.worker.terminate())) };
 }
 
 /**
- * application/json bodies of a megabyte or more are parsed in a worker thread: JSON.parse of a
- * 60 MB body (an attachment as a data URL) otherwise blocks the event loop for hundreds of ms,
- * /ping and every stream included. The result is mostly one long string, cheap to copy back.
- * Same errors and poisoning checks as Fastify's own parser.
+ * application/json bodies of a megabyte or more are parsed in a worker thread, their chunks sent
+ * to it as they arrive: concatenating and parsing a 60 MB body (an attachment as a data URL)
+ * otherwise blocks the event loop for hundreds of ms, /ping and every stream included. The result
+ * is mostly one long string, cheap to copy back. The same limits, errors and poisoning checks as
+ * Fastify's own parser (whose rawBody this follows).
  */
 export default fp(
   async (app) => {
     const small = app.getDefaultJsonParser('error', 'error');
     const pool = createPool(WORKERS);
     const options = { protoAction: 'error', constructorAction: 'error' };
+    const { FST_ERR_CTP_BODY_TOO_LARGE, FST_ERR_CTP_INVALID_CONTENT_LENGTH } = errorCodes;
     app.removeContentTypeParser('application/json');
-    app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body: Buffer, done) => {
-      if (body.length < OFF_THREAD_BYTES) return small(request, body.toString('utf8'), done);
-      pool.parse(body, options).then(
-        (value) => done(null, value),
-        (err: Error) => done(err, undefined),
-      );
+    app.addContentTypeParser('application/json', (request, payload, done) => {
+      const limit = request.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit ?? Infinity;
+      const contentLength = Number(request.headers['content-length']);
+      if (contentLength > limit) return done(new FST_ERR_CTP_BODY_TOO_LARGE(), undefined);
+      let received = 0;
+      let chunks: Buffer[] = [];
+      let offThread: ReturnType<typeof pool.open> | undefined;
+      const toWorker = () => {
+        offThread = pool.open();
+        for (const c of chunks) offThread.write(c);
+        chunks = [];
+      };
+      if (contentLength >= OFF_THREAD_BYTES) toWorker();
+
+      let settled = false;
+      // A body cut off without an end or error event must not stay in the worker.
+      request.raw.once('close', () => settled || offThread?.abort());
+      const stop = () => {
+        settled = true;
+        payload.removeListener('data', onData);
+        payload.removeListener('end', onEnd);
+        payload.removeListener('error', onEnd);
+      };
+      const onData = (data: Buffer | string) => {
+        const chunk = typeof data === 'string' ? Buffer.from(data) : data;
+        received += chunk.length;
+        const encoded = (payload as { receivedEncodedLength?: number }).receivedEncodedLength ?? 0;
+        if (received > limit || encoded > limit) {
+          stop();
+          offThread?.abort();
+          return done(new FST_ERR_CTP_BODY_TOO_LARGE(), undefined);
+        }
+        if (offThread) offThread.write(chunk);
+        else {
+          chunks.push(chunk);
+          if (received >= OFF_THREAD_BYTES) toWorker();
+        }
+      };
+      const onEnd = (err?: Error & { statusCode?: number }) => {
+        stop();
+        if (err != null) {
+          offThread?.abort();
+          if (!(typeof err.statusCode === 'number' && err.statusCode >= 400)) err.statusCode = 400;
+          return done(err, undefined);
+        }
+        if (!Number.isNaN(contentLength) && ((payload as { receivedEncodedLength?: number }).receivedEncodedLength || received) !== contentLength) {
+          offThread?.abort();
+          return done(new FST_ERR_CTP_INVALID_CONTENT_LENGTH(), undefined);
+        }
+        if (!offThread) return small(request, Buffer.concat(chunks, received).toString('utf8'), done);
+        offThread.end(options).then(
+          (value) => done(null, value),
+          (e: Error) => done(e, undefined),
+        );
+      };
+      payload.on('data', onData);
+      payload.on('end', onEnd);
+      payload.on('error', onEnd);
+      payload.resume();
     });
     app.addHook('onClose', async () => {
       await pool.close();

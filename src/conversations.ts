@@ -62,7 +62,7 @@ export interface ConversationTurn {
 
 /** Attachment URLs from this length on (data URLs) enter a history's key as their own hash. */
 const LONG_URL = 64 * 1024;
-const SLICE = 1024 * 1024;
+const SLICE = 256 * 1024;
 
 function canonical(messages: ChatMessage[], long: Map<string, string>): unknown[] {
   return messages.map((m, i) => [m.role, messageText(m.content, `messages[${i}]`), messageAttachments(m.content).map((a) => long.get(a.url) ?? a.url)]);
