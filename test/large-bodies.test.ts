@@ -45,6 +45,22 @@ describe('eight concurrent 60 MB bodies against a budget that fits two', () => {
     assert.equal((await fetch(`${s.baseUrl}/ping`)).status, 200);
   });
 
+  test('a 2 MB body sent chunked, without Content-Length, is parsed and its image arrives upstream', async () => {
+    const img = png(1.5 * MB);
+    const text = JSON.stringify({ model: 'step', messages: [{ role: 'user', content: [{ type: 'text', text: 'What is this?' }, { type: 'image_url', image_url: { url: `data:image/png;base64,${img.toString('base64')}` } }] }] });
+    const res = await fetch(`${s.baseUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${s.token}` },
+      body: new Blob([text]).stream(),
+      duplex: 'half',
+    } as RequestInit);
+    assert.equal(res.status, 200, await res.clone().text());
+    await res.arrayBuffer();
+    const upload = s.emu.uploads.at(-1)!;
+    assert.equal(upload.size, img.length);
+    if (upload.sha256 !== undefined) assert.equal(upload.sha256, createHash('sha256').update(img).digest('hex'));
+  });
+
   test('a large body that is not JSON is a 400 as a small one is, and __proto__ is refused', async () => {
     for (const body of [`{"model":"step","messages":[${'x'.repeat(2 * MB)}`, `{"model":"step","__proto__":{"x":1},"pad":"${'y'.repeat(2 * MB)}"}`]) {
       const res = await fetch(`${s.baseUrl}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${s.token}` }, body });
