@@ -69,7 +69,7 @@ function canonical(messages: ChatMessage[], long: Map<string, string>): unknown[
 }
 
 /**
- * The hashes of the long attachment URLs in `messages`, each taken a megabyte at a time with the
+ * The hashes of the long attachment URLs in `messages`, each taken 256 KiB at a time with the
  * event loop free in between: hashing a 60 MB data URL at once blocked it for about 150 ms.
  */
 async function longUrlDigests(messages: ChatMessage[]): Promise<Map<string, string>> {
