@@ -60,8 +60,37 @@ export interface ConversationTurn {
   finish(answer: string | undefined): void;
 }
 
-function canonical(messages: ChatMessage[]): unknown[] {
-  return messages.map((m, i) => [m.role, messageText(m.content, `messages[${i}]`), messageAttachments(m.content).map((a) => a.url)]);
+/** Attachment URLs from this length on (data URLs) enter a history's key as their own hash. */
+const LONG_URL = 64 * 1024;
+const SLICE = 256 * 1024;
+
+function canonical(messages: ChatMessage[], long: Map<string, string>): unknown[] {
+  return messages.map((m, i) => [m.role, messageText(m.content, `messages[${i}]`), messageAttachments(m.content).map((a) => long.get(a.url) ?? a.url)]);
+}
+
+/**
+ * The hashes of the long attachment URLs in `messages`, each taken 256 KiB at a time with the
+ * event loop free in between: hashing a 60 MB data URL at once blocked it for about 150 ms.
+ */
+async function longUrlDigests(messages: ChatMessage[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const m of messages) {
+    for (const { url } of messageAttachments(m.content)) {
+      if (url.length < LONG_URL || out.has(url)) continue;
+      const hash = createHash('sha256');
+      for (let at = 0; at < url.length; ) {
+        let end = Math.min(url.length, at + SLICE);
+        // Never between the two halves of a surrogate pair (each half alone would encode as U+FFFD).
+        const last = url.charCodeAt(end - 1);
+        if (end < url.length && last >= 0xd800 && last <= 0xdbff) end++;
+        hash.update(url.slice(at, end));
+        at = end;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      out.set(url, `sha256:${hash.digest('base64url')}`);
+    }
+  }
+  return out;
 }
 
 function digest(parts: unknown[]): string {
@@ -156,7 +185,7 @@ export function createConversations(opts: ConversationOptions) {
   }
 
   /** The kept chat a request continues, taken out of the store while it answers. */
-  async function take(input: BeginInput): Promise<{ kept?: Kept; newTurn?: ChatMessage }> {
+  async function take(input: BeginInput, long: Map<string, string>): Promise<{ kept?: Kept; newTurn?: ChatMessage }> {
     const last = input.messages.length - 1;
     const newTurn = input.messages[last];
     if (opts.mode === 'id') {
@@ -173,13 +202,14 @@ export function createConversations(opts: ConversationOptions) {
       throw new ConversationNotFoundError(input.conversationId);
     }
     if (newTurn?.role !== 'user' || last === 0) return {};
-    return { kept: await lookup(digest([input.caller, ...canonical(input.messages.slice(0, last))])), newTurn };
+    return { kept: await lookup(digest([input.caller, ...canonical(input.messages.slice(0, last), long)])), newTurn };
   }
 
   /** Looks the request up; in `id` mode an unknown conversation_id is a 404. */
   async function begin(input: BeginInput): Promise<ConversationTurn> {
     if (opts.mode === 'off') return NO_CONVERSATION;
-    const found = await take(input);
+    const long = opts.mode === 'auto' ? await longUrlDigests(input.messages) : new Map<string, string>();
+    const found = await take(input, long);
     const ours = found.kept && input.creds.some((c) => c.id === found.kept!.cred.id);
     // Claimed but not this caller's accounts: it stays kept for its own.
     if (found.kept && !ours && opts.share) {
@@ -211,7 +241,7 @@ export function createConversations(opts: ConversationOptions) {
       const keys =
         opts.mode === 'id'
           ? [...(resumed?.chatId === chatId ? resumed.keys : []), `${input.caller}:${input.completionId}`]
-          : [digest([input.caller, ...canonical(history)])];
+          : [digest([input.caller, ...canonical(history, long)])];
       keep({ cred, chatId, keys });
     };
 

@@ -2,7 +2,6 @@ import { AttachmentInvalidError, AttachmentTooLargeError } from '../errors.js';
 import { bufferedFile, checkSize, fileName, type PreparedFile } from './prepared-file.js';
 import { resolveMime, SNIFF_BYTES } from './sniff.js';
 
-const BASE64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
 // RFC 6838 type/subtype names.
 const MIME = /^[A-Za-z0-9][\w!#$&^.+-]{0,126}\/[A-Za-z0-9][\w!#$&^.+-]{0,126}$/;
 
@@ -12,20 +11,49 @@ interface Decoded {
   name?: string;
 }
 
-function decodeBase64(data: string, what: string, maxBytes: number): Buffer {
-  const clean = data.replace(/\s+/g, '');
-  if (clean === '' || !BASE64.test(clean) || clean.length % 4 === 1) throw new AttachmentInvalidError(`${what} is not valid base64`);
+const BASE64_BODY = /^[A-Za-z0-9+/_-]*$/;
+/** Characters checked and decoded at a time, a multiple of 4; the event loop runs between slices. */
+const SLICE = 512 * 1024;
+
+/**
+ * Checks and decodes base64 a slice at a time, yielding between slices: each pass over a 60 MB
+ * payload at once held the event loop for tens of ms. Whitespace is stripped only from a payload
+ * that does not pass as it is.
+ */
+async function decodeBase64(data: string, what: string, maxBytes: number): Promise<Buffer> {
+  try {
+    return await decodeClean(data, what, maxBytes);
+  } catch (err) {
+    // Whitespace counted towards the size too: both errors are given again without it.
+    if (!(err instanceof AttachmentInvalidError || err instanceof AttachmentTooLargeError) || !/\s/.test(data)) throw err;
+  }
+  return decodeClean(data.replace(/\s+/g, ''), what, maxBytes);
+}
+
+async function decodeClean(clean: string, what: string, maxBytes: number): Promise<Buffer> {
+  const padding = clean.endsWith('==') ? 2 : clean.endsWith('=') ? 1 : 0;
+  if (clean === '' || clean.length % 4 === 1) throw new AttachmentInvalidError(`${what} is not valid base64`);
   // Checked before decoding, so an oversized payload is never decoded into memory.
-  const size = Math.floor((clean.replace(/=+$/, '').length * 3) / 4);
+  const size = Math.floor(((clean.length - padding) * 3) / 4);
   if (size > maxBytes) throw new AttachmentTooLargeError(what, String(maxBytes));
-  return Buffer.from(clean, /[-_]/.test(clean) ? 'base64url' : 'base64');
+  const out = Buffer.allocUnsafe(size);
+  let written = 0;
+  for (let at = 0; at < clean.length; at += SLICE) {
+    if (at > 0) await new Promise((resolve) => setImmediate(resolve));
+    const slice = clean.slice(at, Math.min(clean.length, at + SLICE));
+    const payload = at + SLICE >= clean.length ? slice.slice(0, slice.length - padding) : slice;
+    if (!BASE64_BODY.test(payload)) throw new AttachmentInvalidError(`${what} is not valid base64`);
+    // Node's base64 decoder takes the URL-safe alphabet (-_) as well.
+    written += out.write(payload, written, 'base64');
+  }
+  return out.subarray(0, written);
 }
 
 /** Decodes `data:<mime>[;name=…][;base64],<data>`, or a bare base64 payload (Dify's file_data) when `bare` allows it. */
-function decode(text: string, maxBytes: number, bare: boolean): Decoded {
+async function decode(text: string, maxBytes: number, bare: boolean): Promise<Decoded> {
   if (!/^data:/i.test(text)) {
     if (!bare) throw new AttachmentInvalidError('an image_url or file_url is neither an http(s) URL nor a data: URL');
-    return { bytes: decodeBase64(text, 'a file_data that is neither a data URL nor base64', maxBytes) };
+    return { bytes: await decodeBase64(text, 'a file_data that is neither a data URL nor base64', maxBytes) };
   }
   const comma = text.indexOf(',');
   if (comma < 0) throw new AttachmentInvalidError('a data URL has no comma before its data');
@@ -38,7 +66,7 @@ function decode(text: string, maxBytes: number, bare: boolean): Decoded {
   const isBase64 = params.some((p) => p.trim().toLowerCase() === 'base64');
   const named = params.find((p) => /^(file)?name=/i.test(p.trim()));
   const name = named ? safeDecode(named.slice(named.indexOf('=') + 1)) : undefined;
-  if (isBase64) return { bytes: decodeBase64(data, 'a data URL', maxBytes), mime: type?.trim() || undefined, name };
+  if (isBase64) return { bytes: await decodeBase64(data, 'a data URL', maxBytes), mime: type?.trim() || undefined, name };
   const plain = safeDecode(data);
   if (plain === undefined) throw new AttachmentInvalidError('a data URL has invalid percent-encoding');
   return { bytes: Buffer.from(plain, 'utf8'), mime: type?.trim() || 'text/plain', name };
@@ -53,8 +81,8 @@ function safeDecode(s: string): string | undefined {
 }
 
 /** An attachment given inline (data URL, or bare base64 where `bare`), decoded and typed; fails with 400 or 413. */
-export function inlineFile(text: string, opts: { filename?: string; fallback: string; maxBytes: number; bare?: boolean }): PreparedFile {
-  const { bytes, mime: declared, name } = decode(text, opts.maxBytes, opts.bare === true);
+export async function inlineFile(text: string, opts: { filename?: string; fallback: string; maxBytes: number; bare?: boolean }): Promise<PreparedFile> {
+  const { bytes, mime: declared, name } = await decode(text, opts.maxBytes, opts.bare === true);
   const given = opts.filename ?? name;
   const type = resolveMime(bytes.subarray(0, SNIFF_BYTES), declared, given);
   const fullName = fileName(given, type.mime, opts.fallback);

@@ -91,7 +91,7 @@ export function createAttachmentUploader(config: Config, dialect: Dialect) {
     if (/^[a-z][a-z0-9+.-]*:/i.test(text) && !/^data:/i.test(text)) {
       return remoteFile(origin, httpUrl(text), { maxBytes, timeoutMs: config.ATTACHMENT_FETCH_TIMEOUT_MS, tmpDir, relayed, filename: source.filename, fallback }, signal);
     }
-    return Promise.resolve(inlineFile(text, { filename: source.filename, fallback, maxBytes, bare: source.inline }));
+    return inlineFile(text, { filename: source.filename, fallback, maxBytes, bare: source.inline });
   }
 
   async function uploadOne(file: PreparedFile, session: Session, signal: AbortSignal): Promise<UpstreamAttachment> {
