@@ -37,7 +37,7 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (app) => {
       const withFiles = latestUserAttachments(request.body.messages).length > 0;
       const turn = plan.fresh
         ? NO_CONVERSATION
-        : app.conversations.begin({
+        : await app.conversations.begin({
             caller: callerKey(request.headers.authorization),
             messages: request.body.messages,
             conversationId: request.body.conversation_id ?? request.headers['x-conversation-id']?.toString(),

@@ -15,10 +15,16 @@ export function createChatJanitor(pool: TokenPool, dialect: Dialect, log: Fastif
   const pending = new Set<Promise<void>>();
   let failures = 0;
   let recovered = 0;
+  const orphanHooks: Array<(chatId: string) => Promise<unknown>> = [];
 
   /** Journals a chat that was just created, before anything is sent into it. */
   function track(cred: Credential, chatId: string): void {
     journal.add(cred, chatId);
+  }
+
+  /** Another replica took the chat over (a kept conversation): its journal entry is that one's now. */
+  function forget(chatId: string): void {
+    journal.disown(chatId);
   }
 
   function discardChat(cred: Credential, chatId: string): void {
@@ -47,9 +53,17 @@ export function createChatJanitor(pool: TokenPool, dialect: Dialect, log: Fastif
   async function sweep(): Promise<number> {
     const orphans = await journal.claimOrphans();
     if (orphans.length > 0) log.info({ chats: orphans.length }, 'deleting upstream chats left by a process that died');
-    for (const { cred, chatId } of orphans) discardChat(cred, chatId);
+    for (const { cred, chatId } of orphans) {
+      await Promise.allSettled(orphanHooks.map((hook) => hook(chatId)));
+      discardChat(cred, chatId);
+    }
     recovered += orphans.length;
     return orphans.length;
+  }
+
+  /** Runs `hook` before an orphan is deleted (a kept conversation forgets it first, so nobody continues a deleted chat). */
+  function onOrphan(hook: (chatId: string) => Promise<unknown>): void {
+    orphanHooks.push(hook);
   }
 
   /** Waits for every deletion under way. */
@@ -57,5 +71,5 @@ export function createChatJanitor(pool: TokenPool, dialect: Dialect, log: Fastif
     while (pending.size > 0) await Promise.allSettled([...pending]);
   }
 
-  return { track, discardChat, sweep, drain, stats: () => ({ pending: pending.size, failures, recovered }) };
+  return { track, forget, discardChat, sweep, onOrphan, drain, stats: () => ({ pending: pending.size, failures, recovered }) };
 }

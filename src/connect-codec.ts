@@ -26,15 +26,34 @@ export function encodeEnvelope(data: unknown, flags = FLAG_MESSAGE): Buffer {
 
 /**
  * Incremental decoder: bytes go in as they arrive, in pieces of any size, and every complete
- * envelope comes out at once. Partial bytes are carried over to the next push.
+ * envelope comes out at once. Partial bytes are carried over to the next push as a list of
+ * pieces, joined only once the envelope the header announced is complete, so a large envelope
+ * arriving in many small reads costs linear work. An announced length over MAX_ENVELOPE_BYTES
+ * fails as soon as the header is read, before anything of it is buffered.
  */
 export class EnvelopeDecoder {
-  private pending: Buffer = Buffer.alloc(0);
+  private pieces: Buffer[] = [];
+  private size = 0;
+  /** Bytes the pending envelope needs in all: its header, then header plus announced length. */
+  private needed = 5;
 
   push(chunk: Uint8Array): Envelope[] {
-    const buf = this.pending.length === 0 ? Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) : Buffer.concat([this.pending, chunk]);
+    const piece = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    if (this.size === 0) return this.decode(piece);
+    // Copied: the chunk's memory may belong to a pooled buffer the caller reuses.
+    this.pieces.push(Buffer.from(piece));
+    this.size += piece.length;
+    if (this.size < this.needed) return [];
+    const buf = Buffer.concat(this.pieces, this.size);
+    this.pieces = [];
+    this.size = 0;
+    return this.decode(buf);
+  }
+
+  private decode(buf: Buffer): Envelope[] {
     const out: Envelope[] = [];
     let offset = 0;
+    this.needed = 5;
     while (buf.length - offset >= 5) {
       const flags = buf[offset]!;
       const length = buf.readUInt32BE(offset + 1);
@@ -42,18 +61,23 @@ export class EnvelopeDecoder {
       if (flags & FLAG_COMPRESSED) throw new EnvelopeError('compressed envelopes are not supported');
       if (flags & ~(FLAG_COMPRESSED | FLAG_END_STREAM)) throw new EnvelopeError(`unknown envelope flags 0x${flags.toString(16)}`);
       const end = offset + 5 + length;
-      if (buf.length < end) break;
+      if (buf.length < end) {
+        this.needed = 5 + length;
+        break;
+      }
       out.push({ flags, data: parseJson(buf.toString('utf8', offset + 5, end)) });
       offset = end;
     }
-    // Copy the tail: the chunk's memory may belong to a pooled buffer the caller reuses.
-    this.pending = offset === buf.length ? Buffer.alloc(0) : Buffer.from(buf.subarray(offset));
+    if (offset < buf.length) {
+      this.pieces = [Buffer.from(buf.subarray(offset))];
+      this.size = buf.length - offset;
+    }
     return out;
   }
 
   /** Bytes received that do not yet form a complete envelope. */
   get buffered(): number {
-    return this.pending.length;
+    return this.size;
   }
 }
 

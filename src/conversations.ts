@@ -1,8 +1,9 @@
 import createError from '@fastify/error';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
 import type { ChatMessage } from '../schemas/chat.js';
 import type { ChatKeeping } from './completion.js';
+import type { ConversationShare } from './shared-state/conversation-share.js';
 import { messageAttachments, messageText } from './prompt.js';
 import type { Credential, OutgoingMessage } from './upstream/types.js';
 
@@ -20,6 +21,12 @@ export interface ConversationOptions {
   /** Deletes an upstream chat in the background; never throws. */
   discardChat(cred: Credential, chatId: string): void;
   log: FastifyBaseLogger;
+  /** Kept chats shared with other replicas (REDIS_URL): turn 2 may land on any of them. */
+  share?: ConversationShare;
+  /** A chat another replica kept is now this one's (its journal entry moves here). */
+  adopt?(cred: Credential, chatId: string): void;
+  /** Another replica took a chat this one kept: forget it without deleting it. */
+  handOver?(chatId: string): void;
 }
 
 /** A kept upstream chat, between two turns. */
@@ -29,6 +36,8 @@ interface Kept {
   /** Lookup keys: the history hash (auto) or the conversation's reply ids (id). */
   keys: string[];
   timer?: NodeJS.Timeout;
+  /** This keeping, as the shared store knows it (REDIS_URL). */
+  stamp?: string;
 }
 
 export interface BeginInput {
@@ -92,10 +101,21 @@ export function createConversations(opts: ConversationOptions) {
     if (set?.size === 0) byAccount.delete(kept.cred.id);
   }
 
+  const claims = new Set<Promise<void>>();
+
   function drop(kept: Kept, why: string): void {
     unlink(kept);
-    opts.log.debug({ account: kept.cred.id, chatId: kept.chatId, why }, 'kept upstream chat deleted');
-    opts.discardChat(kept.cred, kept.chatId);
+    const discard = () => {
+      opts.log.debug({ account: kept.cred.id, chatId: kept.chatId, why }, 'kept upstream chat deleted');
+      opts.discardChat(kept.cred, kept.chatId);
+    };
+    if (!opts.share) return discard();
+    // Only the replica that still holds the claim may delete it; another one may be continuing it.
+    const job = opts.share
+      .claim(kept.chatId, kept.stamp ?? '')
+      .then((mine) => (mine ? discard() : opts.handOver?.(kept.chatId)))
+      .finally(() => claims.delete(job));
+    claims.add(job);
   }
 
   function keep(kept: Kept): void {
@@ -109,34 +129,63 @@ export function createConversations(opts: ConversationOptions) {
     if (!set) byAccount.set(kept.cred.id, (set = new Set()));
     set.add(kept);
     while (set.size > opts.maxKept) drop(set.values().next().value!, 'least recently used');
+    if (opts.share) {
+      kept.stamp = randomUUID();
+      void opts.share.put({ cred: kept.cred, chatId: kept.chatId, keys: kept.keys, stamp: kept.stamp }, opts.ttlMs);
+    }
     kept.timer = setTimeout(() => drop(kept, 'idle'), opts.ttlMs);
     kept.timer.unref();
   }
 
+  /** The kept chat under `key`: this replica's, or one another replica kept; claimed so nobody else continues it. */
+  async function lookup(key: string): Promise<Kept | undefined> {
+    const local = byKey.get(key);
+    if (!opts.share) return local;
+    if (local) {
+      if (await opts.share.claim(local.chatId, local.stamp ?? '')) return local;
+      // Another replica continued it meanwhile.
+      unlink(local);
+      opts.handOver?.(local.chatId);
+    }
+    const shared = await opts.share.claimByKey(key);
+    if (!shared) return undefined;
+    opts.adopt?.(shared.cred, shared.chatId);
+    // An older keeping of this chat here is stale now.
+    for (const k of byAccount.get(shared.cred.id) ?? []) if (k.chatId === shared.chatId) unlink(k);
+    return { cred: shared.cred, chatId: shared.chatId, keys: shared.keys };
+  }
+
   /** The kept chat a request continues, taken out of the store while it answers. */
-  function take(input: BeginInput): { kept?: Kept; newTurn?: ChatMessage } {
+  async function take(input: BeginInput): Promise<{ kept?: Kept; newTurn?: ChatMessage }> {
     const last = input.messages.length - 1;
     const newTurn = input.messages[last];
     if (opts.mode === 'id') {
       if (!input.conversationId) return {};
-      const kept = byKey.get(`${input.caller}:${input.conversationId}`);
-      if (!kept) {
-        const busy = [...inUse].some((k) => k.keys.includes(`${input.caller}:${input.conversationId}`));
-        if (busy) throw new ConversationBusyError(input.conversationId);
-        throw new ConversationNotFoundError(input.conversationId);
+      const key = `${input.caller}:${input.conversationId}`;
+      if (newTurn?.role !== 'user') {
+        if (byKey.has(key) || (await opts.share?.has(key))) return {};
+      } else {
+        const kept = await lookup(key);
+        if (kept) return { kept, newTurn };
       }
-      if (newTurn?.role !== 'user') return {};
-      return { kept, newTurn };
+      const busy = [...inUse].some((k) => k.keys.includes(key));
+      if (busy) throw new ConversationBusyError(input.conversationId);
+      throw new ConversationNotFoundError(input.conversationId);
     }
     if (newTurn?.role !== 'user' || last === 0) return {};
-    return { kept: byKey.get(digest([input.caller, ...canonical(input.messages.slice(0, last))])), newTurn };
+    return { kept: await lookup(digest([input.caller, ...canonical(input.messages.slice(0, last))])), newTurn };
   }
 
   /** Looks the request up; in `id` mode an unknown conversation_id is a 404. */
-  function begin(input: BeginInput): ConversationTurn {
+  async function begin(input: BeginInput): Promise<ConversationTurn> {
     if (opts.mode === 'off') return NO_CONVERSATION;
-    const found = take(input);
+    const found = await take(input);
     const ours = found.kept && input.creds.some((c) => c.id === found.kept!.cred.id);
+    // Claimed but not this caller's accounts: it stays kept for its own.
+    if (found.kept && !ours && opts.share) {
+      unlink(found.kept);
+      keep(found.kept);
+    }
     if (found.kept && !ours && opts.mode === 'id') throw new ConversationNotFoundError(input.conversationId);
     const resumed = ours ? found.kept : undefined;
     if (resumed) {
@@ -204,10 +253,11 @@ export function createConversations(opts: ConversationOptions) {
     for (const kept of [...(byAccount.get(cred.id) ?? [])]) drop(kept, 'account failed');
   }
 
-  /** Deletes every kept chat and keeps no more (shutdown). */
-  function close(): void {
+  /** Deletes every kept chat and keeps no more (shutdown); resolves once each deletion is under way. */
+  async function close(): Promise<void> {
     closed = true;
     for (const set of [...byAccount.values()]) for (const kept of [...set]) drop(kept, 'shutdown');
+    while (claims.size > 0) await Promise.allSettled([...claims]);
   }
 
   return { mode: opts.mode, begin, forgetAccount, close, stats: () => ({ kept: [...byAccount.values()].reduce((n, s) => n + s.size, 0), inUse: inUse.size }) };

@@ -120,9 +120,10 @@ export function createTokenPool(opts: TokenPoolOptions) {
   /** The session another replica refreshed, when it is valid and not the one the upstream just refused. */
   function adopt(cred: Credential, e: Entry, jar: SharedJar | undefined): Session | undefined {
     if (!jar) return undefined;
-    if (jar.secret !== e.current.secret || jar.access !== e.current.access) {
-      e.current = { ...e.current, secret: jar.secret, ...(jar.access ? { access: jar.access } : {}) };
-      opts.store?.set(cred.id, e.current.deviceId, jar.secret, jar.access);
+    const deviceId = jar.deviceId ?? e.current.deviceId;
+    if (jar.secret !== e.current.secret || jar.access !== e.current.access || deviceId !== e.current.deviceId) {
+      e.current = { ...e.current, deviceId, secret: jar.secret, ...(jar.access ? { access: jar.access } : {}) };
+      opts.store?.set(cred.id, deviceId, jar.secret, jar.access);
     }
     const s = jar.session;
     if (!s || s.expiresAt - opts.refreshMarginMs <= now() || (s.access !== undefined && s.access === e.staleAccess)) return undefined;
@@ -139,7 +140,7 @@ export function createTokenPool(opts: TokenPoolOptions) {
       const fresh = adopt(cred, e, await share.get(cred.id));
       if (fresh) return fresh;
       const s = await login(cred, e);
-      await commit({ secret: e.current.secret, ...(e.current.access ? { access: e.current.access } : {}), session: { headers: s.headers, expiresAt: s.expiresAt, ...(s.access ? { access: s.access } : {}) } });
+      await commit({ deviceId: e.current.deviceId, secret: e.current.secret, ...(e.current.access ? { access: e.current.access } : {}), session: { headers: s.headers, expiresAt: s.expiresAt, ...(s.access ? { access: s.access } : {}) } });
       return s;
     });
   }

@@ -23,10 +23,15 @@ function curlCommands(text: string): string[] {
   return commands;
 }
 
-/** The curl commands of the README's ```sh blocks. */
+/**
+ * The curl commands of the README's ```sh blocks that talk to the service or the emulator
+ * (localhost:8000 / :8001); others (the compose scale profile's Nginx on :8080) need Docker.
+ */
 function readmeCurls(): string[] {
   const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-  return [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((m) => curlCommands(m[1]!));
+  return [...readme.matchAll(/```sh\n([\s\S]*?)```/g)]
+    .flatMap((m) => curlCommands(m[1]!))
+    .filter((c) => /localhost:800[01]\b/.test(c));
 }
 
 // `npm run demo` as a user starts it (its own process, its entry point), on free ports; the

@@ -63,4 +63,13 @@ describe('two replicas, one strictly rotating account', () => {
     assert.equal(emu.stats().registerDevice, before + 1);
     assert.equal(emu.stats().guestTokens, 0);
   });
+
+  test('no refresh or access token reaches either replica\'s log', () => {
+    const device = token.slice(0, token.indexOf('@'));
+    const secrets = [token.slice(token.indexOf('@') + 1), emu.currentRefreshToken(device)!];
+    for (const r of replicas) {
+      for (const secret of secrets) assert.ok(!r.output().includes(secret), 'a refresh token in the log');
+      assert.doesNotMatch(r.output(), /Oasis-Token=|eyJ[\w-]{10,}\.[\w-]{10,}/);
+    }
+  });
 });

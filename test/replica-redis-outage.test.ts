@@ -74,4 +74,17 @@ describe('Redis stopped while two replicas run', () => {
     assert.equal(emu.stats().guestTokens, 0);
     for (const r of replicas) assert.equal(await metric(r, 'redis_up'), 1);
   });
+
+  test('a replica started while Redis is down serves, degraded, and joins once Redis answers', async () => {
+    await redis.stop();
+    const dataDir = mkdtempSync(join(tmpdir(), 'step-gateway-replica-'));
+    dirs.push(dataDir);
+    const late = await spawnService({ STEP_DIALECT: DIALECT, STEP_BASE_URL: emu.url, DATA_DIR: dataDir, REDIS_URL: redis.url });
+    replicas.push(late);
+    assert.deepEqual(await ready(late), { code: 200, body: { status: 'degraded', reason: 'Redis unreachable: working on local state' } });
+    assert.match(late.output(), /Redis is unreachable at start/);
+    await redis.start();
+    await eventually(() => /Redis is back/.test(late.output()), 'the late replica connected');
+    assert.deepEqual(await ready(late), { code: 200, body: { status: 'ready' } });
+  });
 });

@@ -19,6 +19,8 @@ export interface JournalEntry {
 export interface ChatJournal {
   add(cred: Credential, chatId: string): void;
   remove(chatId: string): void;
+  /** Another process owns the chat now: forget it here without crossing it out. */
+  disown(chatId: string): void;
   claimOrphans(): Promise<JournalEntry[]>;
   close(): Promise<void>;
 }
@@ -118,6 +120,9 @@ export function createFileJournal(dataDir: string, log: FastifyBaseLogger): Chat
       write(`${JSON.stringify({ del: chatId })}\n`);
       compact();
     },
+    disown(chatId) {
+      this.remove(chatId);
+    },
     async claimOrphans() {
       let names: string[];
       try {
@@ -153,6 +158,7 @@ export function createFileJournal(dataDir: string, log: FastifyBaseLogger): Chat
 export const NO_JOURNAL: ChatJournal = {
   add: () => undefined,
   remove: () => undefined,
+  disown: () => undefined,
   claimOrphans: async () => [],
   close: async () => undefined,
 };

@@ -3,6 +3,8 @@ import type { SharedRedis } from './redis.js';
 
 /** An account's newest cookie jar: the refresh token, and the access session that came with it. */
 export interface SharedJar {
+  /** The device id the upstream last set (Set-Cookie Oasis-Webid), when it changed it. */
+  deviceId?: string;
   secret: string;
   access?: string;
   session?: { headers: Record<string, string>; expiresAt: number; access?: string };

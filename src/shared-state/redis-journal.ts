@@ -59,6 +59,10 @@ export function createRedisJournal(redis: SharedRedis, leaseMs: number): ChatJou
       own.delete(chatId);
       run(redis.client.hdel(hash, chatId));
     },
+    disown(chatId) {
+      // Its entry names the new owner already (it journaled the chat when it took it).
+      own.delete(chatId);
+    },
     async claimOrphans() {
       if (!redis.up) return [];
       const all = await redis.client.hgetall(hash);
