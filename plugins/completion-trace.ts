@@ -1,8 +1,8 @@
 import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import type { CompletionPlan } from '../src/chat.js';
-import { traceCompletion } from '../src/completion-trace.js';
-import { fingerprint } from '../src/credentials.js';
+import type { CompletionPlan } from '../src/openai/chat.js';
+import { traceCompletion } from '../src/ops/completion-trace.js';
+import { fingerprint } from '../src/accounts/credentials.js';
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin';
-import { createConversations } from '../src/conversations.js';
+import { createConversations } from '../src/openai/conversations.js';
 import { createRedisConversationShare } from '../src/shared-state/conversation-share.js';
 
 declare module 'fastify' {

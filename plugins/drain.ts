@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin';
-import { createInflight } from '../src/drain.js';
+import { createInflight } from '../src/ops/drain.js';
 import { ShuttingDownError } from '../src/errors.js';
 
 declare module 'fastify' {

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import fp from 'fastify-plugin';
 import { ErrorSchema } from '../schemas/error.js';
-import { createMetrics, instrumentDialect } from '../src/metrics.js';
+import { createMetrics, instrumentDialect } from '../src/ops/metrics.js';
 
 declare module 'fastify' {
   interface FastifyInstance {

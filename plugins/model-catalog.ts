@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin';
-import { createModelCatalog } from '../src/models.js';
+import { createModelCatalog } from '../src/openai/models.js';
 
 declare module 'fastify' {
   interface FastifyInstance {

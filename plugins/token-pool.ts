@@ -1,13 +1,13 @@
 import fp from 'fastify-plugin';
-import { parseCredentialList, type ServerAccounts } from '../src/auth.js';
-import { createChatJanitor } from '../src/chat-janitor.js';
-import { createCredentialStore } from '../src/credential-store.js';
+import { parseCredentialList, type ServerAccounts } from '../src/accounts/auth.js';
+import { createChatJanitor } from '../src/accounts/chat-janitor.js';
+import { createCredentialStore } from '../src/accounts/credential-store.js';
 import { createRedisCredentialShare } from '../src/shared-state/credential-share.js';
 import { createFileJournal } from '../src/shared-state/chat-journal.js';
 import { parseApiKeys, type ApiKey } from '../src/accounts/callers.js';
 import { createKeyStats } from '../src/accounts/key-stats.js';
 import { createRedisJournal } from '../src/shared-state/redis-journal.js';
-import { createTokenPool } from '../src/token-pool.js';
+import { createTokenPool } from '../src/accounts/token-pool.js';
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -2,13 +2,13 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ChatCompletionRequestSchema, ChatCompletionSchema } from '../schemas/chat.js';
 import { ErrorResponses } from '../schemas/error.js';
 import { latestUserAttachments } from '../src/attachments/uploader.js';
-import { planCompletion, startCompletion } from '../src/chat.js';
-import { abortOnClose } from '../src/client-abort.js';
-import { callerKey, NO_CONVERSATION } from '../src/conversations.js';
-import { endOnShutdown } from '../src/drain.js';
+import { planCompletion, startCompletion } from '../src/openai/chat.js';
+import { abortOnClose } from '../src/openai/client-abort.js';
+import { callerKey, NO_CONVERSATION } from '../src/openai/conversations.js';
+import { endOnShutdown } from '../src/ops/drain.js';
 import { ShuttingDownError } from '../src/errors.js';
-import { loginFirst } from '../src/login-first.js';
-import { collectCompletion, streamChunks } from '../src/openai-format.js';
+import { loginFirst } from '../src/accounts/login-first.js';
+import { collectCompletion, streamChunks } from '../src/openai/openai-format.js';
 
 /** POST /v1/chat/completions, streaming (SSE) or not, as the body's `stream` says. */
 const chatCompletions: FastifyPluginAsyncTypebox = async (app) => {

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { ErrorResponses } from '../schemas/error.js';
 import { TokenCheckRequestSchema, TokenCheckResponseSchema } from '../schemas/token.js';
-import { parseCredential } from '../src/credentials.js';
+import { parseCredential } from '../src/accounts/credentials.js';
 import { scrubSecrets } from '../src/scrub.js';
 
 /** POST /token/check: whether StepChat accepts a `deviceId@token` right now. */

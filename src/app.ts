@@ -29,7 +29,7 @@ import models from '../routes/models.js';
 import root from '../routes/root.js';
 import token from '../routes/token.js';
 import type { Config } from './config.js';
-import { loggerOptions } from './logger.js';
+import { loggerOptions } from './ops/logger.js';
 
 /** TRUST_PROXY as Fastify takes it: off, on, a hop count, or the proxies' addresses. */
 export function trustProxy(value: string): boolean | string | ((address: string, hop: number) => boolean) {
@@ -49,7 +49,7 @@ export interface BuildOptions {
 
 /**
  * Builds the service, ready to listen. A request goes: CORS → route schema validation → auth
- * (which StepChat accounts) → route handler (src/chat.ts; attachments fetched and checked by the
+ * (which StepChat accounts) → route handler (src/openai/chat.ts; attachments fetched and checked by the
  * attachment uploader) → token pool + upstream client (attachments uploaded before the chat) →
  * SSE reply helper or JSON → error handler for anything that failed. Around it: load shedding
  * (under-pressure), OpenAPI docs, metrics and one log line per completion, health probes.

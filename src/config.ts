@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { describeConfigError, OpsConfigSchema } from './ops-config.js';
+import { describeConfigError, OpsConfigSchema } from './ops/ops-config.js';
 import { SharedStateConfigSchema } from './shared-state/config.js';
 
 const Ms = (def: number, description: string) => Type.Integer({ minimum: 0, default: def, description });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { encodeEnvelope, EnvelopeDecoder, EnvelopeError, FLAG_END_STREAM, type Envelope } from '../src/connect-codec.js';
+import { encodeEnvelope, EnvelopeDecoder, EnvelopeError, FLAG_END_STREAM, type Envelope } from '../src/upstream/connect-codec.js';
 
 const message = fc.record({
   textEvent: fc.record({ text: fc.string({ unit: 'grapheme', maxLength: 40 }) }),

@@ -107,7 +107,7 @@ describe(`npm run demo (${DIALECT === 'capy' ? 'default dialect' : DIALECT})`, (
 
   test('the self-check it prints passes against it', async () => {
     const line = out.split('\n').find((l) => l.includes('npm run doctor'))!;
-    const command = line.slice(line.indexOf('STEP_DIALECT=')).replace('npm run doctor --', `${process.execPath} --import tsx src/doctor-cli.ts`);
+    const command = line.slice(line.indexOf('STEP_DIALECT=')).replace('npm run doctor --', `${process.execPath} --import tsx src/ops/doctor-cli.ts`);
     const { stdout } = await exec('sh', ['-c', command], { timeout: 60_000 });
     assert.match(stdout, /All upstream calls work\./);
   });

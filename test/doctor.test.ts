@@ -13,7 +13,7 @@ const run = promisify(execFile);
 /** `npm run doctor` as a user runs it: its own process, the token on the command line. */
 async function doctor(env: Record<string, string>, args: string[]): Promise<{ code: number; out: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/doctor-cli.ts', ...args], { env: { ...process.env, ...env }, timeout: 60_000 });
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/ops/doctor-cli.ts', ...args], { env: { ...process.env, ...env }, timeout: 60_000 });
     return { code: 0, out: stdout + stderr };
   } catch (err) {
     const e = err as { code?: number; stdout?: string; stderr?: string };

@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
-import { EnvelopeDecoder, encodeEnvelope, FLAG_END_STREAM, MAX_ENVELOPE_BYTES } from '../src/connect-codec.js';
+import { EnvelopeDecoder, encodeEnvelope, FLAG_END_STREAM, MAX_ENVELOPE_BYTES } from '../src/upstream/connect-codec.js';
 import { createHttp, type Http } from '../src/upstream/http.js';
 
 // An upstream announcing an absurd envelope must fail at its header, not after buffering it.

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import type { Delta } from '../src/answer.js';
-import { newOutcome, runStages } from '../src/delta-stages.js';
+import type { Delta } from '../src/openai/answer.js';
+import { newOutcome, runStages } from '../src/openai/delta-stages.js';
 import { toolOptions } from '../src/tools/options.js';
 import { toolSieve } from '../src/tools/sieve.js';
 

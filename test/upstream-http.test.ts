@@ -4,7 +4,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { setImmediate as turn } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
-import { encodeEnvelope, FLAG_END_STREAM } from '../src/connect-codec.js';
+import { encodeEnvelope, FLAG_END_STREAM } from '../src/upstream/connect-codec.js';
 import { createHttp, type Http } from '../src/upstream/http.js';
 import { waitFor } from './helpers.js';
 

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { answerFor } from '../../test/emulator/index.js';
-import type { Delta } from '../../src/answer.js';
-import { newOutcome, runStages, type DeltaStage } from '../../src/delta-stages.js';
+import type { Delta } from '../../src/openai/answer.js';
+import { newOutcome, runStages, type DeltaStage } from '../../src/openai/delta-stages.js';
 import { toolOptions } from '../../src/tools/options.js';
 import { toolSieve } from '../../src/tools/sieve.js';
 import { round } from './driver.js';

@@ -1,7 +1,7 @@
 import { answerFor } from '../../test/emulator/index.js';
-import { newOutcome, runStages } from '../../src/delta-stages.js';
-import { createUsageMeter, maxTokensStage } from '../../src/token-usage.js';
-import type { Delta } from '../../src/answer.js';
+import { newOutcome, runStages } from '../../src/openai/delta-stages.js';
+import { createUsageMeter, maxTokensStage } from '../../src/openai/token-usage.js';
+import type { Delta } from '../../src/openai/answer.js';
 import { round } from './driver.js';
 
 /** CPU the o200k usage count and a max_tokens cap add to one completion, measured in this process. */

@@ -1,7 +1,7 @@
 import createError from '@fastify/error';
 import { timingSafeEqual } from 'node:crypto';
-import { parseCredentialList } from '../auth.js';
-import { splitList } from '../credentials.js';
+import { parseCredentialList } from './auth.js';
+import { splitList } from './credentials.js';
 import { InvalidApiKeyError, MalformedTokenError, MissingTokenError, TooManyTokensError } from '../errors.js';
 import type { Credential } from '../upstream/types.js';
 

@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { TokenRejectedError } from '../errors.js';
-import type { TokenPool } from '../token-pool.js';
+import type { TokenPool } from './token-pool.js';
 import type { Credential } from '../upstream/types.js';
 import type { AccountHealth, AccountHealthView } from './health.js';
 

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import type { ChatMessage } from '../../schemas/chat.js';
 import type { Config } from '../config.js';
 import { AttachmentInvalidError, AttachmentUploadError, ClientGoneError } from '../errors.js';
-import { messageAttachments, type AttachmentSource } from '../prompt.js';
+import { messageAttachments, type AttachmentSource } from '../openai/prompt.js';
 import type { Dialect, Session, UpstreamAttachment } from '../upstream/types.js';
 import { createAddressPolicy } from './address-guard.js';
 import { createGcHint } from './gc-hint.js';

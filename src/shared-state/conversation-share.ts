@@ -12,7 +12,7 @@ export interface SharedConversation {
 }
 
 /**
- * Kept conversations shared by the replicas (src/conversations.ts's optional `share`): a chat is
+ * Kept conversations shared by the replicas (src/openai/conversations.ts's optional `share`): a chat is
  * taken by exactly one of them, whoever claims it first; one that lost the claim must neither
  * continue nor delete it.
  */

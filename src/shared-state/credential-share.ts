@@ -1,4 +1,4 @@
-import { fingerprint } from '../credentials.js';
+import { fingerprint } from '../accounts/credentials.js';
 import type { SharedRedis } from './redis.js';
 
 /** An account's newest cookie jar: the refresh token, and the access session that came with it. */

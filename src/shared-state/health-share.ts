@@ -1,5 +1,5 @@
 import type { HealthShare, SharedHealth } from '../accounts/health-sync.js';
-import { fingerprint } from '../credentials.js';
+import { fingerprint } from '../accounts/credentials.js';
 import type { SharedRedis } from './redis.js';
 
 const CHANNEL = 'health';

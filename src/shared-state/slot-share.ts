@@ -1,4 +1,4 @@
-import { fingerprint } from '../credentials.js';
+import { fingerprint } from '../accounts/credentials.js';
 import type { Result } from 'ioredis';
 import type { SharedRedis } from './redis.js';
 

@@ -1,6 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
-import { translateEvents, TokenCounter, type Delta, type ReasoningOutput } from '../answer.js';
-import { runCompletion, type ChatKeeping, type CompletionDeps } from '../completion.js';
+import { translateEvents, TokenCounter, type Delta, type ReasoningOutput } from '../openai/answer.js';
+import { runCompletion, type ChatKeeping, type CompletionDeps } from '../openai/completion.js';
 import type { Credential, OutgoingMessage } from '../upstream/types.js';
 
 /** Sends one corrective turn in the same upstream chat; undefined when that chat is gone or was used. */

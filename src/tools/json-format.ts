@@ -1,5 +1,5 @@
-import type { Delta } from '../answer.js';
-import type { DeltaStage } from '../delta-stages.js';
+import type { Delta } from '../openai/answer.js';
+import type { DeltaStage } from '../openai/delta-stages.js';
 import { InvalidJsonOutputError } from '../errors.js';
 import type { Corrector } from './correction.js';
 import type { FormatOptions } from './options.js';

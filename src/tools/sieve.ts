@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Delta } from '../answer.js';
-import type { DeltaStage } from '../delta-stages.js';
+import type { Delta } from '../openai/answer.js';
+import type { DeltaStage } from '../openai/delta-stages.js';
 import type { Corrector } from './correction.js';
 import type { ToolOptions, ToolSpec } from './options.js';
 import { parseCalls } from './parse-calls.js';

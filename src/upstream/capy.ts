@@ -1,4 +1,4 @@
-import { oasisCookie } from '../credentials.js';
+import { oasisCookie } from '../accounts/credentials.js';
 import { brief, UpstreamAuthError, UpstreamError } from '../errors.js';
 import { headerSecrets } from '../scrub.js';
 import { createCapyFiles } from './capy-files.js';

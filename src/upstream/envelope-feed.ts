@@ -1,5 +1,5 @@
 import type { Dispatcher } from 'undici';
-import { EnvelopeDecoder, EnvelopeError, type Envelope } from '../connect-codec.js';
+import { EnvelopeDecoder, EnvelopeError, type Envelope } from './connect-codec.js';
 import { BodyBuffer, SignalledHandler } from './dispatch-handler.js';
 
 /** Batches held before the upstream read is paused: a client reading slowly slows the upstream. */

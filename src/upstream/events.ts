@@ -1,4 +1,4 @@
-import { FLAG_END_STREAM, type Envelope } from '../connect-codec.js';
+import { FLAG_END_STREAM, type Envelope } from './connect-codec.js';
 import { brief, ContextLengthError, TokenRejectedError, UpstreamAuthError, UpstreamError } from '../errors.js';
 import type { SearchResult, UpstreamEvent } from './types.js';
 

@@ -1,5 +1,5 @@
 import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
-import { encodeEnvelope, EnvelopeError, type Envelope } from '../connect-codec.js';
+import { encodeEnvelope, EnvelopeError, type Envelope } from './connect-codec.js';
 import { DeadlineError } from './dispatch-handler.js';
 import { EnvelopeFeed } from './envelope-feed.js';
 import { ReplyCollector, type CollectedReply } from './reply-collector.js';

@@ -1,5 +1,5 @@
 import parseSetCookie from 'set-cookie-parser';
-import { splitOasisPair } from '../credentials.js';
+import { splitOasisPair } from '../accounts/credentials.js';
 import { UpstreamError } from '../errors.js';
 import type { Credential, Session } from './types.js';
 

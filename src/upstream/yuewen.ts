@@ -1,4 +1,4 @@
-import { oasisCookie } from '../credentials.js';
+import { oasisCookie } from '../accounts/credentials.js';
 import { UpstreamError } from '../errors.js';
 import { headerSecrets } from '../scrub.js';
 import type { Drift } from './drift.js';

@@ -1,9 +1,9 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { ModelList } from '../schemas/models.js';
-import type { TokenPool } from './token-pool.js';
-import type { Drift } from './upstream/drift.js';
-import { isAuxiliaryFailure } from './upstream/http.js';
-import type { Credential, Dialect } from './upstream/types.js';
+import type { ModelList } from '../../schemas/models.js';
+import type { TokenPool } from '../accounts/token-pool.js';
+import type { Drift } from '../upstream/drift.js';
+import { isAuxiliaryFailure } from '../upstream/http.js';
+import type { Credential, Dialect } from '../upstream/types.js';
 
 const CREATED = 1711900800; // 2024-04-01, when StepChat opened to the public
 const LIST_TIMEOUT_MS = 10_000;

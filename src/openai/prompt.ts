@@ -1,6 +1,6 @@
-import type { ChatMessage, ContentPart } from '../schemas/chat.js';
-import { BadRequestError } from './errors.js';
-import { callBlock, type CallText } from './tools/prompt.js';
+import type { ChatMessage, ContentPart } from '../../schemas/chat.js';
+import { BadRequestError } from '../errors.js';
+import { callBlock, type CallText } from '../tools/prompt.js';
 
 /** A file or image the user attached, as the request gave it. */
 export interface AttachmentSource {

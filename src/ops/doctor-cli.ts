@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from './config.js';
-import { splitList } from './credentials.js';
+import { ConfigError, loadConfig } from '../config.js';
+import { splitList } from '../accounts/credentials.js';
 import { formatReport, runDoctor } from './doctor.js';
 
 // `npm run doctor [-- --token deviceId@Oasis-Token]`: checks every upstream call once with the

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Credential } from './upstream/types.js';
+import type { Credential } from '../upstream/types.js';
 
 /** A short fingerprint of a secret: stable across requests, useless to an attacker. */
 export function fingerprint(secret: string): string {

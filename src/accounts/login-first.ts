@@ -1,6 +1,6 @@
-import { NoUsableTokenError, TokenRejectedError } from './errors.js';
+import { NoUsableTokenError, TokenRejectedError } from '../errors.js';
 import type { TokenPool } from './token-pool.js';
-import type { Credential } from './upstream/types.js';
+import type { Credential } from '../upstream/types.js';
 
 /**
  * No work before authentication: logs in the first account that StepChat accepts (or finds its

@@ -1,5 +1,5 @@
 import { CitationFilter } from './citations.js';
-import type { SearchResult, UpstreamEvent } from './upstream/types.js';
+import type { SearchResult, UpstreamEvent } from '../upstream/types.js';
 
 /** A piece of one tool call in OpenAI's streaming shape: the first of each `index` has `id`, `type` and the name. */
 export interface ToolCallDelta {

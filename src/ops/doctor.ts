@@ -1,12 +1,12 @@
 import type { FastifyBaseLogger } from 'fastify';
 import pino from 'pino';
-import type { Config } from './config.js';
-import { createCredentialStore } from './credential-store.js';
-import { parseCredential } from './credentials.js';
-import { createTokenPool } from './token-pool.js';
-import { createUpstream } from './upstream/client.js';
-import { upstreamStatus } from './upstream/http.js';
-import type { Session } from './upstream/types.js';
+import type { Config } from '../config.js';
+import { createCredentialStore } from '../accounts/credential-store.js';
+import { parseCredential } from '../accounts/credentials.js';
+import { createTokenPool } from '../accounts/token-pool.js';
+import { createUpstream } from '../upstream/client.js';
+import { upstreamStatus } from '../upstream/http.js';
+import type { Session } from '../upstream/types.js';
 
 /** One line of the doctor's report. */
 export interface DoctorRow {

@@ -1,22 +1,22 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { AccountLease } from './accounts/scheduler.js';
-import type { ChatCompletionRequest } from '../schemas/chat.js';
+import type { AccountLease } from '../accounts/scheduler.js';
+import type { ChatCompletionRequest } from '../../schemas/chat.js';
 import { translateEvents, TokenCounter, type Delta, type ReasoningOutput } from './answer.js';
 import { runCompletion, type CompletionDeps } from './completion.js';
 import type { ConversationTurn } from './conversations.js';
 import { newOutcome, runStages, type DeltaStage } from './delta-stages.js';
-import { BadRequestError } from './errors.js';
+import { BadRequestError } from '../errors.js';
 import type { ModelCatalog } from './models.js';
 import { completionMeta, type CompletionMeta, type CompletionResult } from './openai-format.js';
 import { buildPrompt } from './prompt.js';
 import { stopStage } from './stop-sequences.js';
 import { createUsageMeter, maxTokensStage, type UsageMeter } from './token-usage.js';
-import { createCorrector } from './tools/correction.js';
-import { jsonFormatStage } from './tools/json-format.js';
-import { formatOptions, toolOptions } from './tools/options.js';
-import { formatInstructions, toolInstructions } from './tools/prompt.js';
-import { toolSieve } from './tools/sieve.js';
-import type { Credential, OutgoingMessage } from './upstream/types.js';
+import { createCorrector } from '../tools/correction.js';
+import { jsonFormatStage } from '../tools/json-format.js';
+import { formatOptions, toolOptions } from '../tools/options.js';
+import { formatInstructions, toolInstructions } from '../tools/prompt.js';
+import { toolSieve } from '../tools/sieve.js';
+import type { Credential, OutgoingMessage } from '../upstream/types.js';
 
 export interface PlanOptions {
   models: ModelCatalog;

@@ -1,11 +1,11 @@
 import createError from '@fastify/error';
 import { createHash, randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger } from 'fastify';
-import type { ChatMessage } from '../schemas/chat.js';
+import type { ChatMessage } from '../../schemas/chat.js';
 import type { ChatKeeping } from './completion.js';
-import type { ConversationShare } from './shared-state/conversation-share.js';
+import type { ConversationShare } from '../shared-state/conversation-share.js';
 import { messageAttachments, messageText } from './prompt.js';
-import type { Credential, OutgoingMessage } from './upstream/types.js';
+import type { Credential, OutgoingMessage } from '../upstream/types.js';
 
 export const ConversationNotFoundError = createError('STEP_CONVERSATION_NOT_FOUND', 'Conversation %s is unknown or has expired', 404);
 export const ConversationBusyError = createError('STEP_CONVERSATION_BUSY', 'Conversation %s is answering another request; retry when it is done', 409);

@@ -1,9 +1,9 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { AccountHealth } from './accounts/health.js';
-import type { AccountLease, Scheduler } from './accounts/scheduler.js';
-import { ClientGoneError, NoUsableTokenError } from './errors.js';
-import type { TokenPool } from './token-pool.js';
-import type { Credential, Dialect, OutgoingMessage, UpstreamAttachment, UpstreamEvent } from './upstream/types.js';
+import type { AccountHealth } from '../accounts/health.js';
+import type { AccountLease, Scheduler } from '../accounts/scheduler.js';
+import { ClientGoneError, NoUsableTokenError } from '../errors.js';
+import type { TokenPool } from '../accounts/token-pool.js';
+import type { Credential, Dialect, OutgoingMessage, UpstreamAttachment, UpstreamEvent } from '../upstream/types.js';
 
 export interface CompletionDeps {
   pool: TokenPool;
@@ -14,7 +14,7 @@ export interface CompletionDeps {
   dialect: Dialect;
   /** Deletes an upstream chat in the background; never throws. */
   discardChat(cred: Credential, chatId: string): void;
-  /** Journals a chat just created, before it is used (src/chat-janitor.ts). */
+  /** Journals a chat just created, before it is used (src/accounts/chat-janitor.ts). */
   trackChat?(cred: Credential, chatId: string): void;
   /** Told which account and upstream chat answer, once the upstream stream has started. */
   onStarted?(cred: Credential, chatId: string): void;
@@ -22,7 +22,7 @@ export interface CompletionDeps {
   onAccountFailed?(cred: Credential): void;
 }
 
-/** How a completion reuses upstream chats (src/conversations.ts); without it every chat is new and deleted after. */
+/** How a completion reuses upstream chats (src/openai/conversations.ts); without it every chat is new and deleted after. */
 export interface ChatKeeping {
   /** A kept chat to continue on its own account, with the message it takes (the new turn only). */
   continued?: { cred: Credential; chatId: string; message: OutgoingMessage };

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { ChatCompletion } from '../schemas/chat.js';
+import type { ChatCompletion } from '../../schemas/chat.js';
 import type { Delta } from './answer.js';
 import type { Outcome } from './delta-stages.js';
 import type { Usage } from './token-usage.js';

@@ -1,4 +1,4 @@
-import { ShuttingDownError } from './errors.js';
+import { ShuttingDownError } from '../errors.js';
 
 /**
  * Ends a stream of values with ShuttingDownError when `signal` fires (the shutdown grace ran out),

@@ -1,10 +1,10 @@
 import type { FastifyBaseLogger } from 'fastify';
-import { TokenRejectedError } from './errors.js';
-import { NO_JOURNAL, type ChatJournal } from './shared-state/chat-journal.js';
+import { TokenRejectedError } from '../errors.js';
+import { NO_JOURNAL, type ChatJournal } from '../shared-state/chat-journal.js';
 import type { TokenPool } from './token-pool.js';
-import type { Drift } from './upstream/drift.js';
-import { upstreamStatus } from './upstream/http.js';
-import type { Credential, Dialect } from './upstream/types.js';
+import type { Drift } from '../upstream/drift.js';
+import { upstreamStatus } from '../upstream/http.js';
+import type { Credential, Dialect } from '../upstream/types.js';
 
 /**
  * Deletes upstream chats in the background so the account stays clean, and remembers the ones

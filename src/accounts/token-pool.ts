@@ -1,7 +1,7 @@
-import { TokenRejectedError, TokensBusyError, UpstreamAuthError } from './errors.js';
+import { TokenRejectedError, TokensBusyError, UpstreamAuthError } from '../errors.js';
 import type { CredentialStore } from './credential-store.js';
-import type { CredentialShare, SharedJar } from './shared-state/credential-share.js';
-import type { Credential, Dialect, Session } from './upstream/types.js';
+import type { CredentialShare, SharedJar } from '../shared-state/credential-share.js';
+import type { Credential, Dialect, Session } from '../upstream/types.js';
 
 export interface TokenPoolOptions {
   dialect: Dialect;

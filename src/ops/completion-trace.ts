@@ -1,8 +1,8 @@
-import type { Delta } from './answer.js';
-import { ClientGoneError } from './errors.js';
-import { toErrorReply } from './error-shape.js';
-import type { Usage } from './token-usage.js';
-import type { Credential } from './upstream/types.js';
+import type { Delta } from '../openai/answer.js';
+import { ClientGoneError } from '../errors.js';
+import { toErrorReply } from '../error-shape.js';
+import type { Usage } from '../openai/token-usage.js';
+import type { Credential } from '../upstream/types.js';
 
 /** What one completion did, as the per-completion log line and the metrics see it. */
 export interface CompletionRecord {

@@ -1,6 +1,6 @@
 import { parseCredential, splitList } from './credentials.js';
-import { MalformedTokenError } from './errors.js';
-import type { Credential } from './upstream/types.js';
+import { MalformedTokenError } from '../errors.js';
+import type { Credential } from '../upstream/types.js';
 
 export interface ServerAccounts {
   /** The server-side pool (STEP_TOKENS), used when the client brings no StepChat token. */
