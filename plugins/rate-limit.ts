@@ -11,7 +11,7 @@ export const RateLimitedError = createError('STEP_RATE_LIMITED', 'Rate limit rea
 const limited = (request: FastifyRequest) => /^\/(v1|token)\//.test(request.routeOptions.url ?? request.url);
 
 /**
- * RATE_LIMIT_MAX requests per RATE_LIMIT_WINDOW_MS (@fastify/rate-limit, in memory), counted per
+ * RATE_LIMIT_MAX requests per RATE_LIMIT_WINDOW_MS (@fastify/rate-limit, in memory or in Redis), counted per
  * API key name when the request presents one of API_KEYS, else per client IP (which honours
  * X-Forwarded-For only as TRUST_PROXY says). Off when RATE_LIMIT_MAX is 0.
  */
@@ -24,6 +24,8 @@ export default fp(
       global: true,
       max: config.RATE_LIMIT_MAX,
       timeWindow: config.RATE_LIMIT_WINDOW_MS,
+      // With REDIS_URL every replica counts in one place; while Redis is unreachable requests pass.
+      ...(app.sharedRedis ? { redis: app.sharedRedis.client, nameSpace: app.sharedRedis.key('rate', ''), skipOnError: true } : {}),
       allowList: (request) => !limited(request),
       keyGenerator: (request) => {
         const key = matchApiKey(app.apiKeys, request.headers.authorization);
@@ -40,5 +42,5 @@ export default fp(
       },
     });
   },
-  { name: 'rate-limit', dependencies: ['config', 'token-pool'] },
+  { name: 'rate-limit', dependencies: ['config', 'token-pool', 'shared-state'] },
 );
