@@ -115,6 +115,9 @@ async function main(): Promise<number> {
       }
     }
 
+    // Chats kept for the next turn (CONVERSATION_MODE auto) are live by design until their TTL or
+    // shutdown: stop the service as an operator would, then every chat it created must be gone.
+    await stop(svc.child, 'SIGTERM', 30_000);
     const stats = await settleChats(emu.url, 60_000);
     // Attachments reach the upstream once the gateway uploads them (capy records each upload).
     const uploads = DIALECT === 'capy' ? (await control<unknown[]>(emu.url, 'GET', 'uploads')).length : null;
