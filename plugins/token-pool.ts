@@ -31,7 +31,6 @@ export default fp(
       store: createCredentialStore(config.DATA_DIR, app.log, namespace),
       ...(redis ? { share: createRedisCredentialShare(redis, namespace) } : {}),
       refreshMarginMs: config.TOKEN_REFRESH_MARGIN_MS,
-      maxConcurrency: config.TOKEN_MAX_CONCURRENCY,
     });
     // With Redis the survivors sweep a dead replica's chats; alone, the process sweeps at its next start.
     const journal = redis ? createRedisJournal(redis, config.REPLICA_LEASE_MS) : createFileJournal(config.DATA_DIR, app.log);

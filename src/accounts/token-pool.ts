@@ -1,4 +1,4 @@
-import { TokenRejectedError, TokensBusyError, UpstreamAuthError } from '../errors.js';
+import { TokenRejectedError, UpstreamAuthError } from '../errors.js';
 import type { CredentialStore } from './credential-store.js';
 import type { CredentialShare, SharedJar } from '../shared-state/credential-share.js';
 import type { Credential, Dialect, Session } from '../upstream/types.js';
@@ -11,7 +11,6 @@ export interface TokenPoolOptions {
   share?: CredentialShare;
   refreshMarginMs: number;
   /** Concurrent completions allowed per token; 0 = unlimited. */
-  maxConcurrency: number;
   /** How long a token the upstream rejected is tried last. */
   deadCooldownMs?: number;
   /** Idle entries kept at most (client-supplied tokens come and go). */
@@ -27,7 +26,6 @@ interface Entry {
   cred: Credential;
   /** The secret to log in with: the newest one the upstream handed out, else the user's. */
   current: Credential;
-  inflight: number;
   session?: Session;
   refreshing?: Promise<Session>;
   /** The access token of the last session the upstream refused: a shared jar still holding it is no use. */
@@ -40,13 +38,8 @@ interface Entry {
   rejected?: { until: number; message: string };
 }
 
-export interface Lease {
-  cred: Credential;
-  release(): void;
-}
-
 /**
- * Spreads completions over accounts (least busy first, round-robin among equals), caches each
+ * Orders accounts for the callers that pick one themselves (usable first, round-robin), caches each
  * account's access session, refreshes it before expiry with one shared in-flight refresh, and
  * retries a call once with a fresh session when the upstream says the cached one is stale.
  */
@@ -65,42 +58,26 @@ export function createTokenPool(opts: TokenPoolOptions) {
       if (entries.size >= maxEntries) evictIdle();
       const stored = opts.store?.get(cred.id);
       const current = stored ? { ...cred, deviceId: stored.deviceId, secret: stored.secret, access: stored.access } : cred;
-      e = { cred, current, inflight: 0, deadUntil: 0, lastUsed: now(), known: stored !== undefined };
+      e = { cred, current, deadUntil: 0, lastUsed: now(), known: stored !== undefined };
       entries.set(cred.id, e);
     }
     return e;
   }
 
   function evictIdle(): void {
-    for (const [id, e] of entries) if (e.inflight === 0 && !e.refreshing) entries.delete(id);
+    for (const [id, e] of entries) if (!e.refreshing) entries.delete(id);
   }
 
-  /** Accounts in the order they should be tried: usable before recently rejected, least busy first. */
+  /**
+   * Accounts in the order they should be tried: usable before recently rejected, round-robin among
+   * equals. How busy each is, and its health, is the scheduler's (src/accounts/scheduler.ts).
+   */
   function candidates(creds: Credential[]): Credential[] {
     const t = now();
     const start = turn++ % Math.max(creds.length, 1);
-    const ranked = creds.map((cred, i) => {
-      const e = entry(cred);
-      return { cred, dead: e.deadUntil > t ? 1 : 0, inflight: e.inflight, rr: (i - start + creds.length) % creds.length };
-    });
-    ranked.sort((a, b) => a.dead - b.dead || a.inflight - b.inflight || a.rr - b.rr);
-    if (opts.maxConcurrency > 0 && ranked.every((r) => r.inflight >= opts.maxConcurrency)) throw new TokensBusyError();
-    return ranked.filter((r) => opts.maxConcurrency === 0 || r.inflight < opts.maxConcurrency).map((r) => r.cred);
-  }
-
-  function lease(cred: Credential): Lease {
-    const e = entry(cred);
-    e.inflight++;
-    e.lastUsed = now();
-    let released = false;
-    return {
-      cred,
-      release() {
-        if (released) return;
-        released = true;
-        e.inflight--;
-      },
-    };
+    const ranked = creds.map((cred, i) => ({ cred, dead: entry(cred).deadUntil > t ? 1 : 0, rr: (i - start + creds.length) % creds.length }));
+    ranked.sort((a, b) => a.dead - b.dead || a.rr - b.rr);
+    return ranked.map((r) => r.cred);
   }
 
   /** A valid session for the account: cached, or one refresh shared by every concurrent caller. */
@@ -226,12 +203,10 @@ export function createTokenPool(opts: TokenPoolOptions) {
   }
 
   function stats() {
-    let inflight = 0;
-    for (const e of entries) inflight += e[1].inflight;
-    return { accounts: entries.size, inflight };
+    return { accounts: entries.size };
   }
 
-  return { candidates, lease, session, invalidate, withSession, check, stats };
+  return { candidates, session, invalidate, withSession, check, stats };
 }
 
 export type TokenPool = ReturnType<typeof createTokenPool>;

@@ -73,7 +73,6 @@ export async function runDoctor(config: Config, token: string): Promise<{ ok: bo
     dialect,
     store: createCredentialStore(config.DATA_DIR, silent, `${config.STEP_DIALECT}\n${http.origin}`),
     refreshMarginMs: config.TOKEN_REFRESH_MARGIN_MS,
-    maxConcurrency: 0,
   });
   const names = CALLS[config.STEP_DIALECT];
   const rows: DoctorRow[] = [];
