@@ -3,13 +3,15 @@
 // labelled; a suite pinned to one dialect (test/emulator/*, a name ending in -capy/-yuewen, or a
 // first line `// @dialect capy`) runs in that dialect's pass only. Given files, only those run;
 // STEP_TEST_DIALECT=yuewen limits it to one dialect. The full run measures coverage (c8, .c8rc.json)
-// over src/, plugins/ and routes/, prints it and fails below the floor.
+// over src/, plugins/ and routes/, prints it and fails below the floor. TEST_CONCURRENCY (default 2)
+// suites run at once.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const DIALECTS = ['capy', 'yuewen'];
+const CONCURRENCY = Number(process.env.TEST_CONCURRENCY ?? 2);
 const args = process.argv.slice(2);
 const files = args.length > 0 ? args : [...list('test'), ...list('test/emulator')];
 const only = process.env.STEP_TEST_DIALECT;
@@ -40,7 +42,9 @@ for (const dialect of only ? [only] : DIALECTS) {
   if (run.length === 0) continue;
   console.log(`\n===== dialect ${dialect}: ${run.length} suite(s) =====\n`);
   const env = { ...process.env, STEP_TEST_DIALECT: dialect, ...(coverageDir ? { NODE_V8_COVERAGE: coverageDir } : {}) };
-  const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-reporter=spec', ...run], { stdio: 'inherit', env });
+  // Two suites at a time (node's default on 2 cores is one): most of a suite's time is spent
+  // waiting on its emulator, sockets and child processes; every suite uses its own ports.
+  const result = spawnSync(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${CONCURRENCY}`, '--test-reporter=spec', ...run], { stdio: 'inherit', env });
   console.log(`\n===== dialect ${dialect}: ${result.status === 0 ? 'passed' : 'FAILED'} =====`);
   if (result.status !== 0) failed = true;
 }

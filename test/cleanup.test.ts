@@ -4,18 +4,18 @@ import { postAbortable, suiteStack, waitFor } from './helpers.js';
 
 const ask = (content: string, stream = false) => ({ model: 'step', stream, messages: [{ role: 'user' as const, content }] });
 
-describe('every upstream chat is deleted and abandoned work stops', () => {
-  const s = suiteStack({ config: { UPSTREAM_BODY_TIMEOUT_MS: 500 } });
+// The upstream silence timeout is a minute here, so only the client's leaving can close a stalled
+// upstream stream within the few seconds waited (a margin that holds on a busy machine).
+describe('a client that leaves stops the upstream stream', () => {
+  const s = suiteStack({ config: { UPSTREAM_BODY_TIMEOUT_MS: 60_000 } });
 
-  test('a client that disconnects mid-stream stops the upstream stream within 1 s', async () => {
+  test('a client that disconnects mid-stream stops the upstream stream', async () => {
     const res = await s.post(ask('keep talking #fault:stall', true));
     const reader = res.body!.getReader();
     await reader.read(); // the stream has started
     const aborted = s.emu.stats().streamsAborted;
-    const t0 = Date.now();
     await reader.cancel();
-    await waitFor(() => s.emu.stats().streamsAborted > aborted, 'the upstream stream to be closed', 3000);
-    assert.ok(s.emu.stats().lastAbortAt! - t0 < 1000, `upstream closed after ${s.emu.stats().lastAbortAt! - t0} ms`);
+    await waitFor(() => s.emu.stats().streamsAborted > aborted, 'the upstream stream to be closed', 10_000);
     await s.settled();
   });
 
@@ -25,13 +25,15 @@ describe('every upstream chat is deleted and abandoned work stops', () => {
     const pending = postAbortable(s, ask('wait #fault:stall'), controller.signal);
     await waitFor(() => s.emu.stats().streamsStarted > started, 'upstream stream started');
     const aborted = s.emu.stats().streamsAborted;
-    const t0 = Date.now();
     controller.abort();
     await pending;
-    await waitFor(() => s.emu.stats().streamsAborted > aborted, 'the upstream stream to be closed', 3000);
-    assert.ok(s.emu.stats().lastAbortAt! - t0 < 1000);
+    await waitFor(() => s.emu.stats().streamsAborted > aborted, 'the upstream stream to be closed', 10_000);
     await s.settled();
   });
+});
+
+describe('every upstream chat is deleted and abandoned work stops', () => {
+  const s = suiteStack({ config: { UPSTREAM_BODY_TIMEOUT_MS: 500 } });
 
   test('after a mixed run of endings no upstream chat is left', async () => {
     const created = s.emu.stats().chatsCreated;

@@ -44,7 +44,8 @@ describe(`npm run demo (${DIALECT === 'capy' ? 'default dialect' : DIALECT})`, (
   let token = '';
 
   before(async () => {
-    const env: Record<string, string | undefined> = { ...process.env, PORT: '0', EMULATOR_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn' };
+    // PRESSURE_MAX_EVENT_LOOP_DELAY_MS 0: a loaded machine would shed the test's requests (ops.test.ts tests shedding).
+    const env: Record<string, string | undefined> = { ...process.env, PORT: '0', EMULATOR_PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'warn', PRESSURE_MAX_EVENT_LOOP_DELAY_MS: '0' };
     // The capy run leaves STEP_DIALECT unset: the demo must work in the default dialect.
     delete env.STEP_DIALECT;
     delete env.STEP_BASE_URL;
