@@ -247,3 +247,30 @@ describe('a cooling account waits out its back-off', () => {
     s.emu.faultAccount(flaky.deviceId, undefined);
   });
 });
+
+describe('a pool whose every account is signed out', () => {
+  const accounts: Account[] = [];
+  const s = suiteStack({
+    emulator: { fragment: false, frames: 4 },
+    config: (emu) => {
+      accounts.push(emu.addAccount(), emu.addAccount());
+      for (const a of accounts) emu.revokeAccount(a.userToken);
+      return { STEP_TOKENS: accounts.map((a) => a.token).join(','), API_KEYS: key };
+    },
+  });
+
+  test('answers 503 saying the tokens need replacing, on the first request and the next, with no token in the body', async () => {
+    for (const attempt of ['first', 'next']) {
+      const res = await s.post(ask(`anyone there, ${attempt}?`), { authorization: `Bearer ${key}` });
+      assert.equal(res.status, 503, attempt);
+      assert.ok(Number(res.headers.get('retry-after')) > 0);
+      const text = await res.text();
+      const { error } = JSON.parse(text) as { error: { code: string; message: string } };
+      assert.equal(error.code, 'no_usable_token');
+      assert.match(error.message, /2 signed out or rejected by StepChat \(their tokens need replacing/, attempt);
+      assert.match(error.message, /Getting your token/);
+      for (const a of accounts) assert.ok(!text.includes(a.userToken) && !text.includes(a.deviceId), 'no token and no device id in the body');
+    }
+    assert.equal(s.emu.stats().chatsCreated, 0);
+  });
+});

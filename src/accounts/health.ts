@@ -232,10 +232,28 @@ export function createAccountHealth(opts: HealthOptions = {}) {
     };
   }
 
+  /**
+   * Why none of these accounts can serve, for the operator reading the 503: how many need a new
+   * token (signed out, rejected, guest) and how many are cooling down. Empty when all are healthy.
+   */
+  function whyUnusable(ids: string[]): string {
+    let dead = 0;
+    let cooling = 0;
+    for (const id of ids) {
+      const s = state(id);
+      if (s === 'dead') dead++;
+      else if (s === 'cooling') cooling++;
+    }
+    const parts: string[] = [];
+    if (dead > 0) parts.push(`${dead} signed out or rejected by StepChat (${dead === 1 ? 'its token needs' : 'their tokens need'} replacing: sign in again and copy a new token, see the README's "Getting your token")`);
+    if (cooling > 0) parts.push(`${cooling} cooling down after upstream errors`);
+    return parts.join('; ');
+  }
+
   /** Reads the shared health of these accounts when stale; undefined (nothing to wait for) alone or when fresh. */
   const sync = (ids: string[]): Promise<void> | undefined => sharing?.sync(ids);
 
-  return { state, eligible, used, succeeded, failed, revived, nextRecovery, view, sync, register: (id: string, deviceId: string) => void get(id, deviceId) };
+  return { state, eligible, used, succeeded, failed, revived, nextRecovery, whyUnusable, view, sync, register: (id: string, deviceId: string) => void get(id, deviceId) };
 }
 
 export type AccountHealth = ReturnType<typeof createAccountHealth>;

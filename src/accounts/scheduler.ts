@@ -108,7 +108,8 @@ export function createScheduler(opts: SchedulerOptions) {
   /** The error for a pool with no healthy account left: 503 with when to come back. */
   function noneUsable(creds: Credential[]): Error & { retryAfter: number } {
     const wait = health.nextRecovery(creds.map((c) => c.id)) ?? opts.recheckMs;
-    return Object.assign(new NoUsableTokenError('no configured StepChat account is healthy now'), { retryAfter: seconds(wait) });
+    const why = health.whyUnusable(creds.map((c) => c.id));
+    return Object.assign(new NoUsableTokenError(`no configured StepChat account is healthy now${why ? `: ${why}` : ''}`), { retryAfter: seconds(wait) });
   }
 
   /** The lease for this request now, undefined when it must wait; throws when nothing is left to try. */

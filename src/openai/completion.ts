@@ -123,7 +123,8 @@ export async function* runCompletion(
   if (lastError === undefined) throw deps.scheduler.noneUsable(creds);
   if (pooled) {
     const code = (lastError as { code?: string }).code?.replace(/^STEP_/, '').toLowerCase() ?? 'error';
-    throw Object.assign(new NoUsableTokenError(`every StepChat account tried failed (last: ${code})`), { retryAfter: deps.scheduler.noneUsable(creds).retryAfter });
+    const why = deps.health.whyUnusable(creds.map((c) => c.id));
+    throw Object.assign(new NoUsableTokenError(`every StepChat account tried failed (last: ${code})${why ? `: ${why}` : ''}`), { retryAfter: deps.scheduler.noneUsable(creds).retryAfter });
   }
   throw lastError;
 }
