@@ -4,7 +4,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import OpenAI from 'openai';
-import { waitFor } from './helpers.js';
+import { after, before } from 'node:test';
+import { startEmulator, type Emulator } from './emulator/index.js';
+import { DIALECT, waitFor } from './helpers.js';
 
 // Service processes and a real redis-server for the suites about replicas and crashes: what
 // SIGKILL does to a process cannot be shown by an app inside the test's own process.
@@ -140,3 +142,46 @@ async function ping(port: number): Promise<boolean> {
 
 /** Waits (polling) until `check` holds; a margin wide enough for a loaded machine. */
 export const eventually = (check: () => boolean, what: string, ms = 20_000) => waitFor(check, what, ms);
+
+export interface ReplicaSet {
+  emu: Emulator;
+  redis: RedisProcess;
+  /** The emulator's one account. */
+  token: string;
+  replicas: ServiceProcess[];
+  /** One more replica like the others (its own DATA_DIR), added to `replicas`. */
+  spawn(): Promise<ServiceProcess>;
+}
+
+/**
+ * Inside `describe`: before its tests an emulator with one account (`frames` per answer), a real
+ * redis-server and `count` replicas of the service sharing it (each with its own DATA_DIR and
+ * `env`); after them, all stopped and the directories removed.
+ */
+export function replicaSuite(opts: { frames: number; env?: Record<string, string>; count?: number }): ReplicaSet {
+  const dirs: string[] = [];
+  const set = {
+    token: '',
+    replicas: [] as ServiceProcess[],
+    async spawn() {
+      const dataDir = mkdtempSync(join(tmpdir(), 'step-gateway-replica-'));
+      dirs.push(dataDir);
+      const replica = await spawnService({ STEP_DIALECT: DIALECT, STEP_BASE_URL: set.emu.url, DATA_DIR: dataDir, REDIS_URL: set.redis.url, ...opts.env });
+      set.replicas.push(replica);
+      return replica;
+    },
+  } as ReplicaSet;
+  before(async () => {
+    set.emu = await startEmulator({ dialect: DIALECT, frames: opts.frames });
+    set.token = set.emu.addAccount().token;
+    set.redis = await startRedis();
+    for (let i = 0; i < (opts.count ?? 2); i++) await set.spawn();
+  });
+  after(async () => {
+    for (const r of set.replicas) await r.stop();
+    await set.redis?.close();
+    await set.emu?.close();
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+  return set;
+}

@@ -1,45 +1,18 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { startEmulator, type Emulator } from './emulator/index.js';
-import { DIALECT } from './helpers.js';
-import { eventually, spawnService, startRedis, type RedisProcess, type ServiceProcess } from './processes.js';
+import { describe, test } from 'node:test';
+import { eventually, replicaSuite, type ServiceProcess } from './processes.js';
 
 // Behind a balancer turn 2 of a conversation may reach the other replica: the kept upstream
 // chat is found through Redis and continued there, exactly once.
 
 describe('a kept conversation shared by two replicas', () => {
-  let emu: Emulator;
-  let redis: RedisProcess;
-  let token = '';
-  const dirs: string[] = [];
-  const replicas: ServiceProcess[] = [];
-
-  before(async () => {
-    emu = await startEmulator({ dialect: DIALECT, frames: 5 });
-    token = emu.addAccount().token;
-    redis = await startRedis();
-    for (let i = 0; i < 2; i++) {
-      const dataDir = mkdtempSync(join(tmpdir(), 'step-gateway-replica-'));
-      dirs.push(dataDir);
-      replicas.push(
-        await spawnService({ STEP_DIALECT: DIALECT, STEP_BASE_URL: emu.url, DATA_DIR: dataDir, REDIS_URL: redis.url, CONVERSATION_MODE: 'auto', REPLICA_LEASE_MS: '3000' }),
-      );
-    }
-  });
-  after(async () => {
-    await redis.close();
-    await emu.close();
-    for (const d of dirs) rmSync(d, { recursive: true, force: true });
-  });
+  const rs = replicaSuite({ frames: 5, env: { CONVERSATION_MODE: 'auto', REPLICA_LEASE_MS: '3000' } });
 
   test('turn 2 on the other replica continues the same upstream chat, turn 3 back on the first one too', async () => {
-    const [a, b] = replicas as [ServiceProcess, ServiceProcess];
+    const [a, b] = rs.replicas as [ServiceProcess, ServiceProcess];
     const history: { role: 'user' | 'assistant'; content: string }[] = [{ role: 'user', content: 'my name is Ada' }];
     const turn = async (r: ServiceProcess) => {
-      const res = await r.client(token).chat.completions.create({ model: 'step', messages: history });
+      const res = await r.client(rs.token).chat.completions.create({ model: 'step', messages: history });
       history.push({ role: 'assistant', content: res.choices[0]!.message.content! });
     };
     await turn(a);
@@ -48,34 +21,34 @@ describe('a kept conversation shared by two replicas', () => {
     history.push({ role: 'user', content: 'and again?' });
     await turn(a);
 
-    const [first, second, third] = emu.messages;
-    assert.equal(emu.messages.length, 3);
+    const [first, second, third] = rs.emu.messages;
+    assert.equal(rs.emu.messages.length, 3);
     assert.equal(second!.chatId, first!.chatId, 'turn 2 went into the chat of turn 1');
     assert.equal(third!.chatId, first!.chatId, 'turn 3 too');
-    assert.deepEqual(emu.messages.map((m) => m.turn), [1, 2, 3]);
+    assert.deepEqual(rs.emu.messages.map((m) => m.turn), [1, 2, 3]);
     assert.equal(second!.text, 'what is my name?', 'only the new turn was sent');
-    assert.equal(emu.stats().chatsCreated, 1);
+    assert.equal(rs.emu.stats().chatsCreated, 1);
   });
 
   test('the kept chats of a replica killed with SIGKILL are deleted by the other, where turn 2 starts afresh', async () => {
-    const [a, b] = replicas as [ServiceProcess, ServiceProcess];
+    const [a, b] = rs.replicas as [ServiceProcess, ServiceProcess];
     const history: { role: 'user' | 'assistant'; content: string }[] = [{ role: 'user', content: 'remember 7' }];
-    const first = await a.client(token).chat.completions.create({ model: 'step', messages: history });
+    const first = await a.client(rs.token).chat.completions.create({ model: 'step', messages: history });
     history.push({ role: 'assistant', content: first.choices[0]!.message.content! }, { role: 'user', content: 'which number?' });
-    assert.equal(emu.stats().liveChats, 2, 'both conversations kept');
+    assert.equal(rs.emu.stats().liveChats, 2, 'both conversations kept');
     await a.kill();
-    await eventually(() => emu.stats().liveChats === 0, 'the killed replica\'s kept chats deleted by the survivor', 20_000);
+    await eventually(() => rs.emu.stats().liveChats === 0, 'the killed replica\'s kept chats deleted by the survivor', 20_000);
 
-    const second = await b.client(token).chat.completions.create({ model: 'step', messages: history });
+    const second = await b.client(rs.token).chat.completions.create({ model: 'step', messages: history });
     assert.ok(second.choices[0]?.message.content);
-    const sent = emu.messages.at(-1)!;
+    const sent = rs.emu.messages.at(-1)!;
     assert.equal(sent.turn, 1, 'a fresh chat, not the deleted one');
     assert.match(sent.text, /remember 7/, 'with the history flattened into it');
   });
 
   test('stopping the replicas deletes every kept chat', async () => {
-    for (const r of replicas) await r.stop();
-    await eventually(() => emu.stats().liveChats === 0, 'the kept chat deleted');
-    assert.equal(emu.stats().chatsDeleted, emu.stats().chatsCreated);
+    for (const r of rs.replicas) await r.stop();
+    await eventually(() => rs.emu.stats().liveChats === 0, 'the kept chat deleted');
+    assert.equal(rs.emu.stats().chatsDeleted, rs.emu.stats().chatsCreated);
   });
 });
