@@ -18,6 +18,10 @@ module.exports = {
       instances: Number(env('PM2_INSTANCES', 1)),
       // server.ts forces an exit 30 s after SIGINT/SIGTERM (SHUTDOWN_GRACE_MS when set): give it that and a margin.
       kill_timeout: Number(env('SHUTDOWN_GRACE_MS', 30000)) + 5000,
+      // pm2 reload stops the old worker once the new one listens, or after listen_timeout (pm2's
+      // default 3 s) even if it does not: a start slower than that on a busy machine left nobody
+      // listening (connections refused).
+      listen_timeout: 30000,
       // A crash loop backs off instead of spinning.
       exp_backoff_restart_delay: 200,
       out_file: env('PM2_OUT_FILE', 'logs/step-gateway.out.log'),

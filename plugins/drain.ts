@@ -8,9 +8,12 @@ declare module 'fastify' {
     shutdownSignal: AbortSignal;
     /**
      * Stops taking work (readiness and new requests answer 503), lets requests in progress finish
-     * for up to `graceMs`, then ends the rest and waits briefly for them to wind down.
+     * for up to `graceMs`, then ends the rest and waits briefly for them to wind down. With
+     * `serveArrivals` (a cluster worker that stopped listening), a request that still arrives on a
+     * connection handed over before the listener closed is served, with `Connection: close`,
+     * rather than refused: no other process would answer it.
      */
-    drain(graceMs: number): Promise<void>;
+    drain(graceMs: number, opts?: { serveArrivals?: boolean }): Promise<void>;
   }
 }
 
@@ -24,13 +27,18 @@ export default fp(
     const inflight = createInflight();
     app.decorate('shutdownSignal', controller.signal);
 
+    let serveArrivals = false;
     app.addHook('onRequest', async (request, reply) => {
       if (ALWAYS_OPEN.test(request.url)) return;
-      if (app.draining) throw Object.assign(new ShuttingDownError(), { retryAfter: 5 });
+      if (app.draining) {
+        if (!serveArrivals || controller.signal.aborted) throw Object.assign(new ShuttingDownError(), { retryAfter: 5 });
+        void reply.header('connection', 'close');
+      }
       reply.raw.once('close', inflight.start());
     });
 
-    app.decorate('drain', async (graceMs: number) => {
+    app.decorate('drain', async (graceMs: number, opts: { serveArrivals?: boolean } = {}) => {
+      serveArrivals = opts.serveArrivals === true;
       app.draining = true;
       app.log.info({ inflight: inflight.active, graceMs }, 'draining: no new requests; waiting for those in progress');
       if (await inflight.idle(graceMs)) return;

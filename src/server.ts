@@ -22,11 +22,12 @@ async function main(): Promise<void> {
       app.log.info({ signal, graceMs: config.SHUTDOWN_GRACE_MS }, 'shutting down: finishing open requests and upstream chat deletions');
       const force = setTimeout(() => process.exit(1), config.SHUTDOWN_GRACE_MS + 30_000).unref();
       // A cluster worker (pm2's cluster mode) has siblings: stop listening at once, so the master
-      // hands new connections to them (`pm2 reload` drops none). Alone, keep listening: a load
-      // balancer reads the 503 of /readyz, and new requests get 503 shutting_down.
+      // hands new connections to them (`pm2 reload` drops none), and serve the few it handed over
+      // before it heard of the close. Alone, keep listening: a load balancer reads the 503 of
+      // /readyz, and new requests get 503 shutting_down.
       if (cluster.isWorker) app.server.close();
       app
-        .drain(config.SHUTDOWN_GRACE_MS)
+        .drain(config.SHUTDOWN_GRACE_MS, { serveArrivals: cluster.isWorker })
         .then(() => app.close())
         .then(
         () => {
