@@ -1,0 +1,362 @@
+import { createHash, randomBytes, type Hash } from 'node:crypto';
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const SLASH = 0x2f;
+const COMMA = 0x2c;
+const START = Buffer.from('"data:');
+/** The longest `data:` header (MIME type and parameters) looked at. */
+const MAX_HEAD = 512;
+/** Decoded bytes are kept in blocks of this size (a multiple of 3: whole base64 groups fill one). */
+const BLOCK = 3 * 256 * 1024;
+const BASE64 = /^[A-Za-z0-9+/]*$/;
+
+/** A data URL's payload, decoded as its body arrived. */
+export interface InlinePart {
+  /** The bytes: every block but the last is full. */
+  blocks: Buffer[];
+  size: number;
+  /** False when the payload is not valid base64 (a length of 4n+1). */
+  valid: boolean;
+  /** SHA-256 of the data URL as JSON parsing gives it, as conversations key long URLs. */
+  digest: string;
+  /** The payload as sent (`\/` unescaped), for a reference found where no attachment is read. */
+  base64(): string;
+}
+
+/** The data URLs a request body held, each replaced in its JSON by a reference only this request knows. */
+export interface InlineFiles {
+  parts: InlinePart[];
+  /** The part a data URL string refers to, or undefined (not a reference, or another request's). */
+  find(url: string): InlinePart | undefined;
+  /** `text` with every reference put back as the base64 it replaced. */
+  restore(text: string): string;
+  /** Whether `text` holds a reference of this request. */
+  refers(text: string): boolean;
+}
+
+interface Current {
+  hash: Hash;
+  early: string[];
+  earlyChars: number;
+  decoding: boolean;
+  carry: string;
+  chars: number;
+  pad: string;
+  blocks: Buffer[];
+  at: number;
+}
+
+/**
+ * Scans a JSON body as it arrives for string values `"data:<…>;base64,<payload>"` whose payload
+ * is at least `minChars` long, decodes the payload into blocks on the way (carrying 0–3 characters
+ * between chunks; `\/` is unescaped, any other escape or character leaves the value as it was), and
+ * keeps in the text only a reference: `@inline:<nonce>:<n>`, which holds characters outside the
+ * base64 alphabet and a random per-request nonce, so no client can forge one. A 60 MB data URL
+ * then costs its 45 MB of bytes, not its text, its parsed copy and its decoded copy.
+ */
+export function createDataUrlScanner(minChars = 64 * 1024) {
+  const nonce = randomBytes(16).toString('hex');
+  const marker = `@inline:${nonce}:`;
+  const parts: InlinePart[] = [];
+  const text: Buffer[] = [];
+  let textBytes = 0;
+  let decodedBytes = 0;
+  let state: 'scan' | 'payload' | 'skip' = 'scan';
+  // Bytes not decided on at a chunk's end (a cut `"data:` or header, a lone backslash): put before the next.
+  let pending: Buffer | undefined;
+  // Backslashes right before the next chunk's first byte, to tell `\"` from `"` across chunks.
+  let slashes = 0;
+  let cur: Current | undefined;
+
+  const emit = (b: Buffer) => {
+    if (b.length === 0) return;
+    text.push(b);
+    textBytes += b.length;
+  };
+
+  /** Backslashes right before data[at], counting those carried from before data[0]. */
+  function runBefore(data: Buffer, at: number): number {
+    let n = 0;
+    while (at - n - 1 >= 0 && data[at - n - 1] === BACKSLASH) n++;
+    return at - n === 0 ? n + slashes : n;
+  }
+
+  /**
+   * Decodes `s` (whole groups) into the blocks; false, with nothing written, when it holds anything
+   * but the standard alphabet. Checked by encoding the bytes again: a regular expression over the
+   * payload cost 30 times the decoding.
+   */
+  function writeBase64(s: string): boolean {
+    const c = cur!;
+    const before = { blocks: c.blocks.length, at: c.at, decoded: decodedBytes };
+    for (let at = 0; at < s.length; ) {
+      let block = c.blocks.at(-1);
+      if (!block || c.at === block.length) {
+        block = Buffer.allocUnsafe(BLOCK);
+        c.blocks.push(block);
+        c.at = 0;
+      }
+      const take = Math.min(s.length - at, ((block.length - c.at) / 3) * 4);
+      const piece = s.slice(at, at + take);
+      const n = block.write(piece, c.at, 'base64');
+      if (n !== (take / 4) * 3 || block.toString('base64', c.at, c.at + n) !== piece) {
+        c.blocks.length = before.blocks;
+        c.at = before.at;
+        decodedBytes = before.decoded;
+        return false;
+      }
+      c.at += n;
+      decodedBytes += n;
+      at += take;
+    }
+    return true;
+  }
+
+  /** Takes payload characters; false when they are not base64 (the value is then left as it was). */
+  function take(chars: string): boolean {
+    const c = cur!;
+    if (!c.decoding) {
+      if (!BASE64.test(chars)) return false;
+      c.hash.update(chars, 'latin1');
+      c.chars += chars.length;
+      c.early.push(chars);
+      c.earlyChars += chars.length;
+      if (c.earlyChars < minChars) return true;
+      c.decoding = true;
+      const s = c.early.join('');
+      c.early = [];
+      const whole = s.length - (s.length % 4);
+      c.carry = s.slice(whole);
+      return writeBase64(s.slice(0, whole));
+    }
+    const s = c.carry + chars;
+    const whole = s.length - (s.length % 4);
+    if (!writeBase64(s.slice(0, whole))) return false;
+    c.carry = s.slice(whole);
+    c.hash.update(chars, 'latin1');
+    c.chars += chars.length;
+    return true;
+  }
+
+  /** The value cannot be taken out: what was taken goes back into the text as it was. */
+  function giveBack(): void {
+    const c = cur!;
+    const decoded = c.blocks.map((b, i) => (i === c.blocks.length - 1 ? b.subarray(0, c.at) : b));
+    for (const b of decoded) decodedBytes -= b.length;
+    emit(Buffer.from(c.early.join('') + Buffer.concat(decoded).toString('base64') + c.carry + c.pad, 'latin1'));
+    cur = undefined;
+  }
+
+  function finish(): void {
+    const c = cur!;
+    cur = undefined;
+    if (!c.decoding) {
+      emit(Buffer.from(c.early.join('') + c.pad, 'latin1'));
+      return;
+    }
+    const fullBytes = c.blocks.reduce((n, b, i) => n + (i === c.blocks.length - 1 ? c.at : b.length), 0);
+    const tail = Buffer.from(c.carry, 'base64');
+    if (tail.length > 0) {
+      const last = c.blocks.at(-1);
+      if (last && c.at + tail.length <= last.length) c.at += tail.copy(last, c.at);
+      else {
+        c.blocks.push(tail);
+        c.at = tail.length;
+      }
+      decodedBytes += tail.length;
+    }
+    const blocks = c.blocks.map((b, i) => (i === c.blocks.length - 1 ? b.subarray(0, c.at) : b));
+    const { carry, pad } = c;
+    parts.push({
+      blocks,
+      size: fullBytes + tail.length,
+      // As decodeClean judges a payload: its length with padding is not 4n+1.
+      valid: c.chars % 4 !== 1,
+      digest: `sha256:${c.hash.digest('base64url')}`,
+      base64: () => Buffer.concat(blocks).subarray(0, fullBytes).toString('base64') + carry + pad,
+    });
+    emit(Buffer.from(`${marker}${parts.length - 1}`, 'latin1'));
+  }
+
+  /**
+   * From data[at] (`"data:`) to the comma, `\\/` unescaped (PHP writes `image\\/png`): the index to
+   * scan on from when it is no base64 data URL, -1 when it is cut by the chunk's end, or undefined
+   * when it is one and its payload follows the comma.
+   */
+  function header(data: Buffer, at: number): number | undefined {
+    const from = at + START.length;
+    const pieces: Buffer[] = [];
+    let piece = at + 1;
+    for (let i = from; i < from + MAX_HEAD; i++) {
+      if (i >= data.length) return -1;
+      const c = data[i];
+      if (c === QUOTE) return from;
+      if (c === BACKSLASH) {
+        if (i + 1 === data.length) return -1;
+        if (data[i + 1] !== SLASH) return from;
+        pieces.push(data.subarray(piece, i));
+        piece = ++i;
+      } else if (c === COMMA) {
+        pieces.push(data.subarray(piece, i + 1));
+        const head = Buffer.concat(pieces);
+        if (!/;base64,$/i.test(head.toString('latin1'))) return from;
+        cur = { hash: createHash('sha256').update(head), early: [], earlyChars: 0, decoding: false, carry: '', chars: 0, pad: '', blocks: [], at: 0 };
+        return undefined;
+      }
+    }
+    return from;
+  }
+
+  function write(chunk: Buffer): void {
+    const data = pending ? Buffer.concat([pending, chunk]) : chunk;
+    pending = undefined;
+    let i = 0;
+    while (i < data.length) {
+      if (state === 'scan') {
+        const at = data.indexOf(START, i);
+        if (at < 0) {
+          // A `"data:` cut by the chunk's end waits for the next one.
+          let keep = Math.min(START.length - 1, data.length - i);
+          while (keep > 0 && !data.subarray(data.length - keep).equals(START.subarray(0, keep))) keep--;
+          emit(data.subarray(i, data.length - keep));
+          slashes = runBefore(data, data.length - keep);
+          if (keep > 0) pending = data.subarray(data.length - keep);
+          return;
+        }
+        if (runBefore(data, at) % 2 === 1) {
+          emit(data.subarray(i, at + 1));
+          i = at + 1;
+          continue;
+        }
+        const next = header(data, at);
+        if (next === -1) {
+          emit(data.subarray(i, at));
+          slashes = runBefore(data, at);
+          pending = data.subarray(at);
+          return;
+        }
+        if (next !== undefined) {
+          emit(data.subarray(i, next));
+          i = next;
+          continue;
+        }
+        const comma = data.indexOf(COMMA, at);
+        emit(data.subarray(i, comma + 1));
+        i = comma + 1;
+        state = 'payload';
+        slashes = 0;
+      } else if (state === 'payload') {
+        // A chunk's share of the payload at once: `\/` (some encoders write every slash so) is
+        // unescaped in one pass, and a lone backslash at the chunk's end waits for the next.
+        const q = data.indexOf(QUOTE, i);
+        let end = q < 0 ? data.length : q;
+        const cut = q < 0 && data[end - 1] === BACKSLASH;
+        if (cut) end--;
+        let seg = data.toString('latin1', i, end);
+        // Padding only right before the closing quote.
+        const pad = end === q ? (seg.endsWith('==') ? '==' : seg.endsWith('=') ? '=' : '') : '';
+        if (pad) seg = seg.slice(0, seg.length - pad.length);
+        const escaped = seg.includes('\\');
+        if ((escaped && /\\[^/]|\\$/.test(seg)) || !take(escaped ? seg.replaceAll('\\/', '/') : seg)) {
+          giveBack();
+          state = 'skip';
+          continue;
+        }
+        if (pad) {
+          cur!.hash.update(pad);
+          cur!.chars += pad.length;
+          cur!.pad = pad;
+        }
+        if (cut) pending = data.subarray(end);
+        if (q < 0) return;
+        i = q;
+        finish();
+        state = 'scan';
+      } else {
+        // A value left as it was: copied until its closing quote.
+        let q = data.indexOf(QUOTE, i);
+        while (q >= 0 && runBefore(data, q) % 2 === 1) q = data.indexOf(QUOTE, q + 1);
+        if (q < 0) {
+          emit(data.subarray(i));
+          slashes = runBefore(data, data.length);
+          return;
+        }
+        emit(data.subarray(i, q));
+        i = q;
+        state = 'scan';
+        slashes = 0;
+      }
+    }
+  }
+
+  /** The JSON text left, and the parts taken out of it (undefined when none). */
+  function end(): { text: Buffer; files?: InlineFiles } {
+    if (cur) giveBack();
+    if (pending) emit(pending);
+    pending = undefined;
+    const all = Buffer.concat(text, textBytes);
+    text.length = 0;
+    if (parts.length === 0) return { text: all };
+    const ref = new RegExp(`${marker}(\\d+)`, 'g');
+    const find = (url: string) => {
+      const m = /^@inline:([0-9a-f]{32}):(\d+)$/.exec(url.slice(url.indexOf(',') + 1));
+      return m && m[1] === nonce ? parts[Number(m[2])] : undefined;
+    };
+    return {
+      text: all,
+      files: {
+        parts,
+        find,
+        refers: (s) => s.includes(marker),
+        restore: (s) => s.replace(ref, (m, n: string) => parts[Number(n)]?.base64() ?? m),
+      },
+    };
+  }
+
+  /** Bytes held so far: the text kept and the bytes decoded. */
+  const held = () => textBytes + decodedBytes + (pending?.length ?? 0);
+
+  return { write, end, held };
+}
+
+/**
+ * Puts every reference back as its base64 except where an attachment is read (a message part's
+ * image_url, file_url.url or file.file_data), so a data URL given as plain text, a name or a key
+ * reaches the upstream as it was sent.
+ */
+export function restoreOutsideAttachments(body: unknown, files: InlineFiles): void {
+  const allowed = new Map<object, string>();
+  const messages = (body as { messages?: unknown }).messages;
+  if (Array.isArray(messages)) {
+    for (const m of messages) {
+      const content = (m as { content?: unknown } | null)?.content;
+      if (!Array.isArray(content)) continue;
+      for (const part of content as Record<string, unknown>[]) {
+        if (part === null || typeof part !== 'object') continue;
+        const image = part.image_url as { url?: unknown } | string | undefined;
+        if (typeof image === 'string') allowed.set(part, 'image_url');
+        else if (image && typeof image === 'object') allowed.set(image, 'url');
+        const fileUrl = part.file_url;
+        if (fileUrl && typeof fileUrl === 'object') allowed.set(fileUrl, 'url');
+        const file = part.file;
+        if (file && typeof file === 'object') allowed.set(file, 'file_data');
+      }
+    }
+  }
+  const walk = (node: unknown): void => {
+    if (node === null || typeof node !== 'object') return;
+    const record = node as Record<string, unknown>;
+    for (const key of Object.keys(record)) {
+      const value = record[key];
+      if (typeof value === 'string') {
+        if (files.refers(value) && !(allowed.get(record) === key && files.find(value))) record[key] = files.restore(value);
+      } else walk(value);
+      if (files.refers(key)) {
+        record[files.restore(key)] = record[key];
+        delete record[key];
+      }
+    }
+  };
+  walk(body);
+}
