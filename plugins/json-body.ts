@@ -3,6 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { errorCodes } from 'fastify';
 import fp from 'fastify-plugin';
 import { createDataUrlScanner, restoreOutsideAttachments, type InlineFiles } from '../src/attachments/data-url-scan.js';
+import { createGcHint } from '../src/attachments/gc-hint.js';
 
 /** Bodies from this size on are scanned for data URLs, and what is left parsed in a worker thread if still this large. */
 const OFF_THREAD_BYTES = 1024 * 1024;
@@ -144,6 +145,8 @@ export default fp(
   async (app) => {
     const small = app.getDefaultJsonParser('error', 'error');
     const pool = createPool(WORKERS);
+    // A scanned body's chunks are garbage at once, as a relayed file's are (src/attachments/gc-hint.ts).
+    const spent = createGcHint(app.config.ATTACHMENT_GC_EVERY_BYTES);
     const options = { protoAction: 'error', constructorAction: 'error' };
     const { FST_ERR_CTP_BODY_TOO_LARGE, FST_ERR_CTP_INVALID_CONTENT_LENGTH } = errorCodes;
     app.decorateRequest('inlineFiles', null);
@@ -184,8 +187,10 @@ export default fp(
           stop();
           return fail(new FST_ERR_CTP_BODY_TOO_LARGE());
         }
-        if (scanner) scanner.write(chunk);
-        else {
+        if (scanner) {
+          scanner.write(chunk);
+          spent(chunk.length);
+        } else {
           chunks.push(chunk);
           if (received >= OFF_THREAD_BYTES) toScanner();
         }
@@ -233,7 +238,7 @@ export default fp(
       await pool.close();
     });
   },
-  { name: 'json-body' },
+  { name: 'json-body', dependencies: ['config'] },
 );
 
 declare module 'fastify' {
