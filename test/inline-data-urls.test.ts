@@ -53,6 +53,15 @@ describe('large bodies with data URLs', () => {
     assertUploaded(since, [img]);
   });
 
+  test('a file given as bare base64 file_data (as Dify sends it) arrives upstream byte for byte', async () => {
+    const img = png(1500 * KB);
+    const since = s.emu.uploads.length;
+    const res = await send(JSON.stringify(chat([{ type: 'text', text: 'what is this?' }, { type: 'file', file: { filename: 'photo.png', file_data: img.toString('base64') } }])));
+    assert.equal(res.status, 200, await res.clone().text());
+    await res.arrayBuffer();
+    assertUploaded(since, [img]);
+  });
+
   test('a data URL given as message text reaches the upstream as it was sent', async () => {
     // Long enough to be taken out as the body arrives (64 KiB of base64), short enough for a prompt.
     const url = dataUrl(randomBytes(60 * KB));

@@ -5,6 +5,9 @@ const BACKSLASH = 0x5c;
 const SLASH = 0x2f;
 const COMMA = 0x2c;
 const START = Buffer.from('"data:');
+const FILE_DATA = Buffer.from('"file_data"');
+/** The most whitespace looked at around the colon after `"file_data"`. */
+const MAX_SPACE = 64;
 /** The longest `data:` header (MIME type and parameters) looked at. */
 const MAX_HEAD = 512;
 /** Decoded bytes are kept in blocks of this size (a multiple of 3: whole base64 groups fill one). */
@@ -24,7 +27,7 @@ export interface InlinePart {
   base64(): string;
 }
 
-/** The data URLs a request body held, each replaced in its JSON by a reference only this request knows. */
+/** The data URLs (and bare base64 file_data) a request body held, each replaced in its JSON by a reference only this request knows. */
 export interface InlineFiles {
   parts: InlinePart[];
   /** The part a data URL string refers to, or undefined (not a reference, or another request's). */
@@ -49,7 +52,7 @@ interface Current {
 
 /**
  * Scans a JSON body as it arrives for string values `"data:<…>;base64,<payload>"` whose payload
- * is at least `minChars` long, decodes the payload into blocks on the way (carrying 0–3 characters
+ * is at least `minChars` long (and `"file_data": "<bare base64>"`, as Dify sends files), decodes the payload into blocks on the way (carrying 0–3 characters
  * between chunks; `\/` is unescaped, any other escape or character leaves the value as it was), and
  * keeps in the text only a reference: `@inline:<nonce>:<n>`, which holds characters outside the
  * base64 alphabet and a random per-request nonce, so no client can forge one. A 60 MB data URL
@@ -181,10 +184,10 @@ export function createDataUrlScanner(minChars = 64 * 1024) {
 
   /**
    * From data[at] (`"data:`) to the comma, `\\/` unescaped (PHP writes `image\\/png`): the index to
-   * scan on from when it is no base64 data URL, -1 when it is cut by the chunk's end, or undefined
-   * when it is one and its payload follows the comma.
+   * scan on from when it is no base64 data URL, -1 when it is cut by the chunk's end, or where its
+   * payload starts.
    */
-  function header(data: Buffer, at: number): number | undefined {
+  function header(data: Buffer, at: number): number | { payload: number } {
     const from = at + START.length;
     const pieces: Buffer[] = [];
     let piece = at + 1;
@@ -201,11 +204,43 @@ export function createDataUrlScanner(minChars = 64 * 1024) {
         pieces.push(data.subarray(piece, i + 1));
         const head = Buffer.concat(pieces);
         if (!/;base64,$/i.test(head.toString('latin1'))) return from;
-        cur = { hash: createHash('sha256').update(head), early: [], earlyChars: 0, decoding: false, carry: '', chars: 0, pad: '', blocks: [], at: 0 };
-        return undefined;
+        cur = fresh(createHash('sha256').update(head));
+        return { payload: i + 1 };
       }
     }
     return from;
+  }
+
+  /**
+   * From data[at] (`"file_data"`) to the opening quote of its value, which Dify sends as bare
+   * base64: the same answers as header(); a value that is a data URL is left to header().
+   */
+  function fileData(data: Buffer, at: number): number | { payload: number } {
+    let i = at + FILE_DATA.length;
+    const space = () => {
+      const from = i;
+      while (i < data.length && i - from <= MAX_SPACE && (data[i] === 0x20 || data[i] === 0x09 || data[i] === 0x0a || data[i] === 0x0d)) i++;
+      return i - from <= MAX_SPACE;
+    };
+    if (!space()) return i;
+    if (i === data.length) return -1;
+    if (data[i] !== 0x3a) return i;
+    i++;
+    if (!space()) return i;
+    if (i + START.length > data.length) return -1;
+    if (data[i] !== QUOTE) return i;
+    if (data.subarray(i, i + START.length).equals(START)) return i;
+    cur = fresh(createHash('sha256'));
+    return { payload: i + 1 };
+  }
+
+  const fresh = (hash: Hash): Current => ({ hash, early: [], earlyChars: 0, decoding: false, carry: '', chars: 0, pad: '', blocks: [], at: 0 });
+
+  /** How many bytes at the end of data[from..] could begin `pattern`. */
+  function cutStart(data: Buffer, from: number, pattern: Buffer): number {
+    let keep = Math.min(pattern.length - 1, data.length - from);
+    while (keep > 0 && !data.subarray(data.length - keep).equals(pattern.subarray(0, keep))) keep--;
+    return keep;
   }
 
   function write(chunk: Buffer): void {
@@ -214,11 +249,12 @@ export function createDataUrlScanner(minChars = 64 * 1024) {
     let i = 0;
     while (i < data.length) {
       if (state === 'scan') {
-        const at = data.indexOf(START, i);
+        const url = data.indexOf(START, i);
+        const file = data.indexOf(FILE_DATA, i);
+        const at = url < 0 ? file : file < 0 ? url : Math.min(url, file);
         if (at < 0) {
-          // A `"data:` cut by the chunk's end waits for the next one.
-          let keep = Math.min(START.length - 1, data.length - i);
-          while (keep > 0 && !data.subarray(data.length - keep).equals(START.subarray(0, keep))) keep--;
+          // A `"data:` or `"file_data"` cut by the chunk's end waits for the next one.
+          const keep = Math.max(cutStart(data, i, START), cutStart(data, i, FILE_DATA));
           emit(data.subarray(i, data.length - keep));
           slashes = runBefore(data, data.length - keep);
           if (keep > 0) pending = data.subarray(data.length - keep);
@@ -229,21 +265,20 @@ export function createDataUrlScanner(minChars = 64 * 1024) {
           i = at + 1;
           continue;
         }
-        const next = header(data, at);
+        const next = at === url ? header(data, at) : fileData(data, at);
         if (next === -1) {
           emit(data.subarray(i, at));
           slashes = runBefore(data, at);
           pending = data.subarray(at);
           return;
         }
-        if (next !== undefined) {
+        if (typeof next === 'number') {
           emit(data.subarray(i, next));
           i = next;
           continue;
         }
-        const comma = data.indexOf(COMMA, at);
-        emit(data.subarray(i, comma + 1));
-        i = comma + 1;
+        emit(data.subarray(i, next.payload));
+        i = next.payload;
         state = 'payload';
         slashes = 0;
       } else if (state === 'payload') {

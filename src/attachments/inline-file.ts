@@ -51,12 +51,12 @@ async function decodeClean(clean: string, what: string, maxBytes: number): Promi
   return out.subarray(0, written);
 }
 
-/** The payload decoded as the body arrived when `text` refers to one of this request's, else decoded now. */
-async function decodeBase64OrTaken(data: string, text: string, inline: InlineFiles | undefined, maxBytes: number): Promise<Buffer | Buffer[]> {
+/** The payload decoded as the body arrived when `text` (a data URL or bare base64) refers to one of this request's, else decoded now. */
+async function decodeBase64OrTaken(data: string, text: string, inline: InlineFiles | undefined, maxBytes: number, what: string): Promise<Buffer | Buffer[]> {
   const part = inline?.find(text);
-  if (!part) return decodeBase64(data, 'a data URL', maxBytes);
-  if (!part.valid || part.size === 0) throw new AttachmentInvalidError('a data URL is not valid base64');
-  if (part.size > maxBytes) throw new AttachmentTooLargeError('a data URL', String(maxBytes));
+  if (!part) return decodeBase64(data, what, maxBytes);
+  if (!part.valid || part.size === 0) throw new AttachmentInvalidError(`${what} is not valid base64`);
+  if (part.size > maxBytes) throw new AttachmentTooLargeError(what, String(maxBytes));
   return part.blocks;
 }
 
@@ -64,7 +64,7 @@ async function decodeBase64OrTaken(data: string, text: string, inline: InlineFil
 async function decode(text: string, maxBytes: number, bare: boolean, inline: InlineFiles | undefined): Promise<Decoded> {
   if (!/^data:/i.test(text)) {
     if (!bare) throw new AttachmentInvalidError('an image_url or file_url is neither an http(s) URL nor a data: URL');
-    return { bytes: await decodeBase64(text, 'a file_data that is neither a data URL nor base64', maxBytes) };
+    return { bytes: await decodeBase64OrTaken(text, text, inline, maxBytes, 'a file_data that is neither a data URL nor base64') };
   }
   const comma = text.indexOf(',');
   if (comma < 0) throw new AttachmentInvalidError('a data URL has no comma before its data');
@@ -77,7 +77,7 @@ async function decode(text: string, maxBytes: number, bare: boolean, inline: Inl
   const isBase64 = params.some((p) => p.trim().toLowerCase() === 'base64');
   const named = params.find((p) => /^(file)?name=/i.test(p.trim()));
   const name = named ? safeDecode(named.slice(named.indexOf('=') + 1)) : undefined;
-  if (isBase64) return { bytes: await decodeBase64OrTaken(data, text, inline, maxBytes), mime: type?.trim() || undefined, name };
+  if (isBase64) return { bytes: await decodeBase64OrTaken(data, text, inline, maxBytes, 'a data URL'), mime: type?.trim() || undefined, name };
   const plain = safeDecode(data);
   if (plain === undefined) throw new AttachmentInvalidError('a data URL has invalid percent-encoding');
   return { bytes: Buffer.from(plain, 'utf8'), mime: type?.trim() || 'text/plain', name };
