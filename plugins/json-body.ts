@@ -2,7 +2,8 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { errorCodes } from 'fastify';
 import fp from 'fastify-plugin';
-import { createDataUrlScanner, restoreOutsideAttachments, type InlineFiles } from '../src/attachments/data-url-scan.js';
+import { createDataUrlScanner } from '../src/attachments/data-url-scan.js';
+import { restoreOutsideAttachments, type InlineFiles } from '../src/attachments/inline-refs.js';
 import { createGcHint } from '../src/attachments/gc-hint.js';
 
 /** Bodies from this size on are scanned for data URLs, and what is left parsed in a worker thread if still this large. */

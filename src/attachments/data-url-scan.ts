@@ -1,4 +1,5 @@
 import { createHash, randomBytes, type Hash } from 'node:crypto';
+import { inlineRefs, reference, type InlineFiles, type InlinePart } from './inline-refs.js';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -14,30 +15,6 @@ const MAX_HEAD = 512;
 const BLOCK = 3 * 256 * 1024;
 const BASE64 = /^[A-Za-z0-9+/]*$/;
 
-/** A data URL's payload, decoded as its body arrived. */
-export interface InlinePart {
-  /** The bytes: every block but the last is full. */
-  blocks: Buffer[];
-  size: number;
-  /** False when the payload is not valid base64 (a length of 4n+1). */
-  valid: boolean;
-  /** SHA-256 of the data URL as JSON parsing gives it, as conversations key long URLs. */
-  digest: string;
-  /** The payload as sent (`\/` unescaped), for a reference found where no attachment is read. */
-  base64(): string;
-}
-
-/** The data URLs (and bare base64 file_data) a request body held, each replaced in its JSON by a reference only this request knows. */
-export interface InlineFiles {
-  parts: InlinePart[];
-  /** The part a data URL string refers to, or undefined (not a reference, or another request's). */
-  find(url: string): InlinePart | undefined;
-  /** `text` with every reference put back as the base64 it replaced. */
-  restore(text: string): string;
-  /** Whether `text` holds a reference of this request. */
-  refers(text: string): boolean;
-}
-
 interface Current {
   hash: Hash;
   early: string[];
@@ -51,16 +28,15 @@ interface Current {
 }
 
 /**
- * Scans a JSON body as it arrives for string values `"data:<…>;base64,<payload>"` whose payload
- * is at least `minChars` long (and `"file_data": "<bare base64>"`, as Dify sends files), decodes the payload into blocks on the way (carrying 0–3 characters
- * between chunks; `\/` is unescaped, any other escape or character leaves the value as it was), and
- * keeps in the text only a reference: `@inline:<nonce>:<n>`, which holds characters outside the
- * base64 alphabet and a random per-request nonce, so no client can forge one. A 60 MB data URL
- * then costs its 45 MB of bytes, not its text, its parsed copy and its decoded copy.
+ * Scans a JSON body as it arrives for string values `"data:<…>;base64,<payload>"` whose payload is
+ * at least `minChars` long, and for `"file_data": "<bare base64>"` (as Dify sends files); decodes
+ * each payload into blocks on the way (carrying 0–3 characters between chunks; `\/` is unescaped,
+ * any other escape or character leaves the value as it was), and keeps in the text only a
+ * reference (src/attachments/inline-refs.ts). A 60 MB data URL then costs its 45 MB of bytes, not
+ * its text, its parsed copy and its decoded copy.
  */
 export function createDataUrlScanner(minChars = 64 * 1024) {
   const nonce = randomBytes(16).toString('hex');
-  const marker = `@inline:${nonce}:`;
   const parts: InlinePart[] = [];
   const text: Buffer[] = [];
   let textBytes = 0;
@@ -179,7 +155,7 @@ export function createDataUrlScanner(minChars = 64 * 1024) {
       digest: `sha256:${c.hash.digest('base64url')}`,
       base64: () => Buffer.concat(blocks).subarray(0, fullBytes).toString('base64') + carry + pad,
     });
-    emit(Buffer.from(`${marker}${parts.length - 1}`, 'latin1'));
+    emit(Buffer.from(reference(nonce, parts.length - 1), 'latin1'));
   }
 
   /**
@@ -333,65 +309,8 @@ export function createDataUrlScanner(minChars = 64 * 1024) {
     const all = Buffer.concat(text, textBytes);
     text.length = 0;
     if (parts.length === 0) return { text: all };
-    const ref = new RegExp(`${marker}(\\d+)`, 'g');
-    const find = (url: string) => {
-      const m = /^@inline:([0-9a-f]{32}):(\d+)$/.exec(url.slice(url.indexOf(',') + 1));
-      return m && m[1] === nonce ? parts[Number(m[2])] : undefined;
-    };
-    return {
-      text: all,
-      files: {
-        parts,
-        find,
-        refers: (s) => s.includes(marker),
-        restore: (s) => s.replace(ref, (m, n: string) => parts[Number(n)]?.base64() ?? m),
-      },
-    };
+    return { text: all, files: inlineRefs(nonce, parts) };
   }
 
-  /** Bytes held so far: the text kept and the bytes decoded. */
-  const held = () => textBytes + decodedBytes + (pending?.length ?? 0);
-
-  return { write, end, held };
-}
-
-/**
- * Puts every reference back as its base64 except where an attachment is read (a message part's
- * image_url, file_url.url or file.file_data), so a data URL given as plain text, a name or a key
- * reaches the upstream as it was sent.
- */
-export function restoreOutsideAttachments(body: unknown, files: InlineFiles): void {
-  const allowed = new Map<object, string>();
-  const messages = (body as { messages?: unknown }).messages;
-  if (Array.isArray(messages)) {
-    for (const m of messages) {
-      const content = (m as { content?: unknown } | null)?.content;
-      if (!Array.isArray(content)) continue;
-      for (const part of content as Record<string, unknown>[]) {
-        if (part === null || typeof part !== 'object') continue;
-        const image = part.image_url as { url?: unknown } | string | undefined;
-        if (typeof image === 'string') allowed.set(part, 'image_url');
-        else if (image && typeof image === 'object') allowed.set(image, 'url');
-        const fileUrl = part.file_url;
-        if (fileUrl && typeof fileUrl === 'object') allowed.set(fileUrl, 'url');
-        const file = part.file;
-        if (file && typeof file === 'object') allowed.set(file, 'file_data');
-      }
-    }
-  }
-  const walk = (node: unknown): void => {
-    if (node === null || typeof node !== 'object') return;
-    const record = node as Record<string, unknown>;
-    for (const key of Object.keys(record)) {
-      const value = record[key];
-      if (typeof value === 'string') {
-        if (files.refers(value) && !(allowed.get(record) === key && files.find(value))) record[key] = files.restore(value);
-      } else walk(value);
-      if (files.refers(key)) {
-        record[files.restore(key)] = record[key];
-        delete record[key];
-      }
-    }
-  };
-  walk(body);
+  return { write, end };
 }

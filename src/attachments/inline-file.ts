@@ -1,5 +1,5 @@
 import { AttachmentInvalidError, AttachmentTooLargeError } from '../errors.js';
-import type { InlineFiles } from './data-url-scan.js';
+import type { InlineFiles } from './inline-refs.js';
 import { bufferedFile, checkSize, fileName, type PreparedFile } from './prepared-file.js';
 import { resolveMime, SNIFF_BYTES } from './sniff.js';
 

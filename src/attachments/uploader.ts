@@ -6,7 +6,7 @@ import { AttachmentInvalidError, AttachmentUploadError, ClientGoneError } from '
 import { messageAttachments, type AttachmentSource } from '../openai/prompt.js';
 import type { Dialect, Session, UpstreamAttachment } from '../upstream/types.js';
 import { createAddressPolicy } from './address-guard.js';
-import type { InlineFiles } from './data-url-scan.js';
+import type { InlineFiles } from './inline-refs.js';
 import { createGcHint } from './gc-hint.js';
 import { inlineFile } from './inline-file.js';
 import { createOriginClient, httpUrl } from './origin.js';

@@ -4,7 +4,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { ChatMessage } from '../../schemas/chat.js';
 import type { ChatKeeping } from './completion.js';
 import type { ConversationShare } from '../shared-state/conversation-share.js';
-import type { InlineFiles } from '../attachments/data-url-scan.js';
+import type { InlineFiles } from '../attachments/inline-refs.js';
 import { messageAttachments, messageText } from './prompt.js';
 import type { Credential, OutgoingMessage } from '../upstream/types.js';
 
