@@ -2,9 +2,16 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { errorCodes } from 'fastify';
 import fp from 'fastify-plugin';
+import { createDataUrlScanner } from '../src/attachments/data-url-scan.js';
+import { restoreOutsideAttachments, type InlineFiles } from '../src/attachments/inline-refs.js';
+import { createGcHint } from '../src/attachments/gc-hint.js';
 
-/** Bodies from this size on are parsed in a worker thread; smaller ones by Fastify's own parser. */
+/** Bodies from this size on are scanned for data URLs, and what is left parsed in a worker thread if still this large. */
 const OFF_THREAD_BYTES = 1024 * 1024;
+// Copies of a text parsed in the worker held beyond the received bytes: the worker's bytes and
+// string, the parsed value it posts back (bench/large-bodies.ts measured ~4 times the body in all
+// when data URLs were not taken out).
+const WORKER_COPIES = 3;
 // One: two 60 MB bodies parsed at once cost twice the transient memory, for little gain on a small machine.
 const WORKERS = 1;
 
@@ -128,18 +135,22 @@ function createPool(size: number) {
 }
 
 /**
- * application/json bodies of a megabyte or more are parsed in a worker thread, their chunks sent
- * to it as they arrive: concatenating and parsing a 60 MB body (an attachment as a data URL)
- * otherwise blocks the event loop for hundreds of ms, /ping and every stream included. The result
- * is mostly one long string, cheap to copy back. The same limits, errors and poisoning checks as
- * Fastify's own parser (whose rawBody this follows).
+ * application/json bodies of a megabyte or more are scanned as they arrive: each long base64 data
+ * URL is decoded on the way and left in the text as a reference (src/attachments/data-url-scan.ts),
+ * so a 60 MB image costs its 45 MB of bytes rather than its text, a parsed copy and a decoded one.
+ * What is left is parsed by Fastify's own parser, in a worker thread when still a megabyte or more
+ * (parsing 60 MB of JSON blocks the event loop for hundreds of ms, /ping and every stream included).
+ * The same limits, errors and poisoning checks as Fastify's own parser (whose rawBody this follows).
  */
 export default fp(
   async (app) => {
     const small = app.getDefaultJsonParser('error', 'error');
     const pool = createPool(WORKERS);
+    // A scanned body's chunks are garbage at once, as a relayed file's are (src/attachments/gc-hint.ts).
+    const spent = createGcHint(app.config.ATTACHMENT_GC_EVERY_BYTES);
     const options = { protoAction: 'error', constructorAction: 'error' };
     const { FST_ERR_CTP_BODY_TOO_LARGE, FST_ERR_CTP_INVALID_CONTENT_LENGTH } = errorCodes;
+    app.decorateRequest('inlineFiles', null);
     app.removeContentTypeParser('application/json');
     app.addContentTypeParser('application/json', (request, payload, done) => {
       const limit = request.routeOptions.bodyLimit ?? app.initialConfig.bodyLimit ?? Infinity;
@@ -147,22 +158,27 @@ export default fp(
       if (contentLength > limit) return done(new FST_ERR_CTP_BODY_TOO_LARGE(), undefined);
       let received = 0;
       let chunks: Buffer[] = [];
+      let scanner: ReturnType<typeof createDataUrlScanner> | undefined;
       let offThread: ReturnType<typeof pool.open> | undefined;
-      const toWorker = () => {
-        offThread = pool.open(Number.isSafeInteger(contentLength) ? contentLength : 0);
-        for (const c of chunks) offThread.write(c);
+      const toScanner = () => {
+        scanner = createDataUrlScanner();
+        for (const c of chunks) scanner.write(c);
         chunks = [];
       };
-      if (contentLength >= OFF_THREAD_BYTES) toWorker();
+      if (contentLength >= OFF_THREAD_BYTES) toScanner();
 
       let settled = false;
-      // A body cut off without an end or error event must not stay in the worker.
+      // A body cut off while the worker parses it must not stay there.
       request.raw.once('close', () => settled || offThread?.abort());
       const stop = () => {
-        settled = true;
         payload.removeListener('data', onData);
         payload.removeListener('end', onEnd);
         payload.removeListener('error', onEnd);
+      };
+      const fail = (err: Error) => {
+        settled = true;
+        offThread?.abort();
+        done(err, undefined);
       };
       const onData = (data: Buffer | string) => {
         const chunk = typeof data === 'string' ? Buffer.from(data) : data;
@@ -170,30 +186,48 @@ export default fp(
         const encoded = (payload as { receivedEncodedLength?: number }).receivedEncodedLength ?? 0;
         if (received > limit || encoded > limit) {
           stop();
-          offThread?.abort();
-          return done(new FST_ERR_CTP_BODY_TOO_LARGE(), undefined);
+          return fail(new FST_ERR_CTP_BODY_TOO_LARGE());
         }
-        if (offThread) offThread.write(chunk);
-        else {
+        if (scanner) {
+          scanner.write(chunk);
+          spent(chunk.length);
+        } else {
           chunks.push(chunk);
-          if (received >= OFF_THREAD_BYTES) toWorker();
+          if (received >= OFF_THREAD_BYTES) toScanner();
         }
       };
       const onEnd = (err?: Error & { statusCode?: number }) => {
         stop();
         if (err != null) {
-          offThread?.abort();
           if (!(typeof err.statusCode === 'number' && err.statusCode >= 400)) err.statusCode = 400;
-          return done(err, undefined);
+          return fail(err);
         }
         if (!Number.isNaN(contentLength) && ((payload as { receivedEncodedLength?: number }).receivedEncodedLength || received) !== contentLength) {
-          offThread?.abort();
-          return done(new FST_ERR_CTP_INVALID_CONTENT_LENGTH(), undefined);
+          return fail(new FST_ERR_CTP_INVALID_CONTENT_LENGTH());
         }
-        if (!offThread) return small(request, Buffer.concat(chunks, received).toString('utf8'), done);
+        if (!scanner) {
+          settled = true;
+          return small(request, Buffer.concat(chunks, received).toString('utf8'), done);
+        }
+        const { text, files } = scanner.end();
+        scanner = undefined;
+        const parsed = (e: Error | null, value?: unknown) => {
+          settled = true;
+          if (e) return done(e, undefined);
+          if (files && value !== null && typeof value === 'object') {
+            restoreOutsideAttachments(value, files);
+            request.inlineFiles = files;
+          }
+          done(null, value);
+        };
+        if (text.length < OFF_THREAD_BYTES) return small(request, text.toString('utf8'), parsed);
+        const refused = request.bodyBudget?.charge(text.length * WORKER_COPIES);
+        if (refused) return fail(refused);
+        offThread = pool.open(text.length);
+        offThread.write(text);
         offThread.end(options).then(
-          (value) => done(null, value),
-          (e: Error) => done(e, undefined),
+          (value) => parsed(null, value),
+          (e: Error) => parsed(e),
         );
       };
       payload.on('data', onData);
@@ -205,5 +239,12 @@ export default fp(
       await pool.close();
     });
   },
-  { name: 'json-body' },
+  { name: 'json-body', dependencies: ['config'] },
 );
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The data URLs taken out of a large body as it arrived; the body holds references to them. */
+    inlineFiles: InlineFiles | null;
+  }
+}

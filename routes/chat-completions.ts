@@ -43,6 +43,7 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (app) => {
             conversationId: request.body.conversation_id ?? request.headers['x-conversation-id']?.toString(),
             creds: request.credentials,
             completionId: plan.meta.id,
+            inline: request.inlineFiles ?? undefined,
           });
       // Whatever happens to the request, a chat it took out of keeping goes back or goes away.
       reply.raw.once('close', () => turn.finish(undefined));
@@ -63,7 +64,7 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (app) => {
         // A bogus token costs one login and a 401, never a download.
         if (withFiles) await loginFirst(app.tokenPool, request.credentials, pooled);
         // Bad, forbidden, unreachable or oversized files fail here, before any upstream chat exists.
-        const files = await app.attachments.prepare(request.body.messages, signal);
+        const files = await app.attachments.prepare(request.body.messages, signal, request.inlineFiles ?? undefined);
         if (reply.raw.closed) void files.dispose();
         else reply.raw.once('close', () => void files.dispose());
         plan.message.prepareAttachments = files.upload;

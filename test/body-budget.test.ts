@@ -52,3 +52,23 @@ describe('request bodies held at once are bounded by BODY_BUDGET_BYTES', () => {
     await (await first).arrayBuffer();
   });
 });
+
+describe('the body budget charges what parsing a body holds, not just its size', () => {
+  const s = suiteStack({ config: { BODY_BUDGET_BYTES: 10 * MB, ATTACHMENT_ALLOW_HOSTS: '127.0.0.1', ATTACHMENT_FETCH_TIMEOUT_MS: 3000 } });
+  const png = (bytes: number) => Buffer.concat([Buffer.from('89504e470d0a1a0a0000000d494844520000000100000001', 'hex'), Buffer.alloc(bytes - 24, 7)]);
+  const imageUrl = (bytes: number) => ({ type: 'image_url', image_url: { url: `data:image/png;base64,${png(bytes).toString('base64')}` } });
+
+  test('while a body is held, 2.5 MB of JSON text (parsed at ~4 times its size) is a 503, and 2.5 MB that is mostly an image is taken', async () => {
+    // Held by an attachment that drips; its image is decoded as it arrived, so it holds about its 2 MB.
+    const first = s.post({ model: 'step', messages: [{ role: 'user', content: [{ type: 'text', text: 'read' }, imageUrl(1.5 * MB), { type: 'image_url', image_url: { url: `${s.emu.url}/files/big.bin?bytes=100000&drip=20&held` } }] }] });
+    await waitFor(() => s.emu.requests.some((r) => r.path.startsWith('/files/big.bin')), 'the first request is in flight');
+    const text = await s.post({ model: 'step', messages: [{ role: 'system', content: 'y'.repeat(2.5 * MB) }, { role: 'user', content: 'read' }] });
+    assert.equal(text.status, 503);
+    assert.ok(Number(text.headers.get('retry-after')) > 0);
+    assert.equal(((await text.json()) as { error: { code: string } }).error.code, 'body_budget_exceeded');
+    const image = await s.post({ model: 'step', messages: [{ role: 'user', content: [{ type: 'text', text: 'what is it?' }, imageUrl(1.9 * MB)] }] });
+    assert.equal(image.status, 200, await image.clone().text());
+    await image.arrayBuffer();
+    await (await first).arrayBuffer();
+  });
+});

@@ -1,4 +1,5 @@
 import { AttachmentInvalidError, AttachmentTooLargeError } from '../errors.js';
+import type { InlineFiles } from './inline-refs.js';
 import { bufferedFile, checkSize, fileName, type PreparedFile } from './prepared-file.js';
 import { resolveMime, SNIFF_BYTES } from './sniff.js';
 
@@ -6,7 +7,8 @@ import { resolveMime, SNIFF_BYTES } from './sniff.js';
 const MIME = /^[A-Za-z0-9][\w!#$&^.+-]{0,126}\/[A-Za-z0-9][\w!#$&^.+-]{0,126}$/;
 
 interface Decoded {
-  bytes: Buffer;
+  /** The bytes, in blocks when decoded as the body arrived (every block but the last ≥ SNIFF_BYTES). */
+  bytes: Buffer | Buffer[];
   mime?: string;
   name?: string;
 }
@@ -49,11 +51,20 @@ async function decodeClean(clean: string, what: string, maxBytes: number): Promi
   return out.subarray(0, written);
 }
 
+/** The payload decoded as the body arrived when `text` (a data URL or bare base64) refers to one of this request's, else decoded now. */
+async function decodeBase64OrTaken(data: string, text: string, inline: InlineFiles | undefined, maxBytes: number, what: string): Promise<Buffer | Buffer[]> {
+  const part = inline?.find(text);
+  if (!part) return decodeBase64(data, what, maxBytes);
+  if (!part.valid || part.size === 0) throw new AttachmentInvalidError(`${what} is not valid base64`);
+  if (part.size > maxBytes) throw new AttachmentTooLargeError(what, String(maxBytes));
+  return part.blocks;
+}
+
 /** Decodes `data:<mime>[;name=…][;base64],<data>`, or a bare base64 payload (Dify's file_data) when `bare` allows it. */
-async function decode(text: string, maxBytes: number, bare: boolean): Promise<Decoded> {
+async function decode(text: string, maxBytes: number, bare: boolean, inline: InlineFiles | undefined): Promise<Decoded> {
   if (!/^data:/i.test(text)) {
     if (!bare) throw new AttachmentInvalidError('an image_url or file_url is neither an http(s) URL nor a data: URL');
-    return { bytes: await decodeBase64(text, 'a file_data that is neither a data URL nor base64', maxBytes) };
+    return { bytes: await decodeBase64OrTaken(text, text, inline, maxBytes, 'a file_data that is neither a data URL nor base64') };
   }
   const comma = text.indexOf(',');
   if (comma < 0) throw new AttachmentInvalidError('a data URL has no comma before its data');
@@ -66,7 +77,7 @@ async function decode(text: string, maxBytes: number, bare: boolean): Promise<De
   const isBase64 = params.some((p) => p.trim().toLowerCase() === 'base64');
   const named = params.find((p) => /^(file)?name=/i.test(p.trim()));
   const name = named ? safeDecode(named.slice(named.indexOf('=') + 1)) : undefined;
-  if (isBase64) return { bytes: await decodeBase64(data, 'a data URL', maxBytes), mime: type?.trim() || undefined, name };
+  if (isBase64) return { bytes: await decodeBase64OrTaken(data, text, inline, maxBytes, 'a data URL'), mime: type?.trim() || undefined, name };
   const plain = safeDecode(data);
   if (plain === undefined) throw new AttachmentInvalidError('a data URL has invalid percent-encoding');
   return { bytes: Buffer.from(plain, 'utf8'), mime: type?.trim() || 'text/plain', name };
@@ -80,12 +91,19 @@ function safeDecode(s: string): string | undefined {
   }
 }
 
-/** An attachment given inline (data URL, or bare base64 where `bare`), decoded and typed; fails with 400 or 413. */
-export async function inlineFile(text: string, opts: { filename?: string; fallback: string; maxBytes: number; bare?: boolean }): Promise<PreparedFile> {
-  const { bytes, mime: declared, name } = await decode(text, opts.maxBytes, opts.bare === true);
+/**
+ * An attachment given inline (data URL, or bare base64 where `bare`), decoded and typed; fails
+ * with 400 or 413. A data URL `inline` took out of the body as it arrived is not decoded again.
+ */
+export async function inlineFile(
+  text: string,
+  opts: { filename?: string; fallback: string; maxBytes: number; bare?: boolean; inline?: InlineFiles },
+): Promise<PreparedFile> {
+  const { bytes, mime: declared, name } = await decode(text, opts.maxBytes, opts.bare === true, opts.inline);
   const given = opts.filename ?? name;
-  const type = resolveMime(bytes.subarray(0, SNIFF_BYTES), declared, given);
+  const first = Array.isArray(bytes) ? (bytes[0] ?? Buffer.alloc(0)) : bytes;
+  const type = resolveMime(first.subarray(0, SNIFF_BYTES), declared, given);
   const fullName = fileName(given, type.mime, opts.fallback);
-  checkSize(bytes.length, fullName, opts.maxBytes);
+  checkSize(Array.isArray(bytes) ? bytes.reduce((n, b) => n + b.length, 0) : bytes.length, fullName, opts.maxBytes);
   return bufferedFile(bytes, { name: fullName, mime: type.mime, width: type.width, height: type.height });
 }

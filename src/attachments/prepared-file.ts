@@ -1,4 +1,4 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { AttachmentInvalidError, AttachmentTooLargeError } from '../errors.js';
 import { extensionFor, mimeForName } from './sniff.js';
 
@@ -15,9 +15,17 @@ export interface PreparedFile {
   dispose(): Promise<void>;
 }
 
-/** A file held in memory (data URLs, and remote files small enough to fit the sniffing window). */
-export function bufferedFile(bytes: Buffer, meta: Omit<PreparedFile, 'open' | 'dispose' | 'size'>): PreparedFile {
-  return { ...meta, size: bytes.length, open: async () => bytes, dispose: async () => undefined };
+/**
+ * A file held in memory (data URLs, and remote files small enough to fit the sniffing window); in
+ * blocks it goes out as a stream of them, never joined into one more copy.
+ */
+export function bufferedFile(bytes: Buffer | Buffer[], meta: Omit<PreparedFile, 'open' | 'dispose' | 'size'>): PreparedFile {
+  if (!Array.isArray(bytes) || bytes.length === 1) {
+    const one = Array.isArray(bytes) ? bytes[0]! : bytes;
+    return { ...meta, size: one.length, open: async () => one, dispose: async () => undefined };
+  }
+  const size = bytes.reduce((n, b) => n + b.length, 0);
+  return { ...meta, size, open: async () => Readable.from(bytes, { objectMode: false }), dispose: async () => undefined };
 }
 
 /** Refuses an empty file or one over the limit, by its (announced or counted) size. */

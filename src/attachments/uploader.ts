@@ -6,6 +6,7 @@ import { AttachmentInvalidError, AttachmentUploadError, ClientGoneError } from '
 import { messageAttachments, type AttachmentSource } from '../openai/prompt.js';
 import type { Dialect, Session, UpstreamAttachment } from '../upstream/types.js';
 import { createAddressPolicy } from './address-guard.js';
+import type { InlineFiles } from './inline-refs.js';
 import { createGcHint } from './gc-hint.js';
 import { inlineFile } from './inline-file.js';
 import { createOriginClient, httpUrl } from './origin.js';
@@ -84,14 +85,14 @@ export function createAttachmentUploader(config: Config, dialect: Dialect) {
   const live = new Set<PreparedFile>();
   const relayed = createGcHint(config.ATTACHMENT_GC_EVERY_BYTES);
 
-  function prepareOne(source: AttachmentSource, index: number, signal: AbortSignal): Promise<PreparedFile> {
+  function prepareOne(source: AttachmentSource, index: number, signal: AbortSignal, inline: InlineFiles | undefined): Promise<PreparedFile> {
     const fallback = `${source.kind}-${index + 1}`;
     const text = source.url.trim();
     // Anything with a scheme but data: is a URL; httpUrl refuses all but http and https.
     if (/^[a-z][a-z0-9+.-]*:/i.test(text) && !/^data:/i.test(text)) {
       return remoteFile(origin, httpUrl(text), { maxBytes, timeoutMs: config.ATTACHMENT_FETCH_TIMEOUT_MS, tmpDir, relayed, filename: source.filename, fallback }, signal);
     }
-    return inlineFile(text, { filename: source.filename, fallback, maxBytes, bare: source.inline });
+    return inlineFile(text, { filename: source.filename, fallback, maxBytes, bare: source.inline, inline });
   }
 
   async function uploadOne(file: PreparedFile, session: Session, signal: AbortSignal): Promise<UpstreamAttachment> {
@@ -105,7 +106,8 @@ export function createAttachmentUploader(config: Config, dialect: Dialect) {
     }
   }
 
-  async function prepare(messages: ChatMessage[], signal: AbortSignal): Promise<PreparedAttachments> {
+  /** `inline`: the data URLs the body's parser took out as it arrived (plugins/json-body.ts). */
+  async function prepare(messages: ChatMessage[], signal: AbortSignal, inline?: InlineFiles): Promise<PreparedAttachments> {
     const sources = latestUserAttachments(messages);
     if (sources.length === 0) return NOTHING;
     if (sources.length > config.ATTACHMENT_MAX_COUNT) {
@@ -113,7 +115,7 @@ export function createAttachmentUploader(config: Config, dialect: Dialect) {
     }
     if (!dialect.uploadFile) throw new AttachmentInvalidError(`the ${dialect.name} StepChat dialect takes no attachments`);
     const files = await allOrNothing(
-      sources.map((s, i) => (sig: AbortSignal) => prepareOne(s, i, sig)),
+      sources.map((s, i) => (sig: AbortSignal) => prepareOne(s, i, sig, inline)),
       signal,
       (f) => f.dispose(),
     );

@@ -4,6 +4,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { ChatMessage } from '../../schemas/chat.js';
 import type { ChatKeeping } from './completion.js';
 import type { ConversationShare } from '../shared-state/conversation-share.js';
+import type { InlineFiles } from '../attachments/inline-refs.js';
 import { messageAttachments, messageText } from './prompt.js';
 import type { Credential, OutgoingMessage } from '../upstream/types.js';
 
@@ -48,6 +49,8 @@ export interface BeginInput {
   creds: Credential[];
   /** This reply's id, which continues the conversation in `id` mode. */
   completionId: string;
+  /** Data URLs the body's parser took out (their digests are known): plugins/json-body.ts. */
+  inline?: InlineFiles | undefined;
 }
 
 /** One request's part in a conversation: the upstream chat it continues and what it leaves behind. */
@@ -72,11 +75,14 @@ function canonical(messages: ChatMessage[], long: Map<string, string>): unknown[
  * The hashes of the long attachment URLs in `messages`, each taken 256 KiB at a time with the
  * event loop free in between: hashing a 60 MB data URL at once blocked it for about 150 ms.
  */
-async function longUrlDigests(messages: ChatMessage[]): Promise<Map<string, string>> {
+async function longUrlDigests(messages: ChatMessage[], inline: InlineFiles | undefined): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   for (const m of messages) {
     for (const { url } of messageAttachments(m.content)) {
-      if (url.length < LONG_URL || out.has(url)) continue;
+      // Taken out of the body as it arrived: hashed then, as this would hash the URL it replaced.
+      const taken = inline?.find(url);
+      if (taken) out.set(url, taken.digest);
+      if (taken || url.length < LONG_URL || out.has(url)) continue;
       const hash = createHash('sha256');
       for (let at = 0; at < url.length; ) {
         let end = Math.min(url.length, at + SLICE);
@@ -208,7 +214,7 @@ export function createConversations(opts: ConversationOptions) {
   /** Looks the request up; in `id` mode an unknown conversation_id is a 404. */
   async function begin(input: BeginInput): Promise<ConversationTurn> {
     if (opts.mode === 'off') return NO_CONVERSATION;
-    const long = opts.mode === 'auto' ? await longUrlDigests(input.messages) : new Map<string, string>();
+    const long = opts.mode === 'auto' ? await longUrlDigests(input.messages, input.inline) : new Map<string, string>();
     const found = await take(input, long);
     const ours = found.kept && input.creds.some((c) => c.id === found.kept!.cred.id);
     // Claimed but not this caller's accounts: it stays kept for its own.

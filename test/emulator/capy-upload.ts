@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { capyUnaryPreamble } from './capy-auth.js';
 import type { EmulatorCore } from './core.js';
 import { header, sendJson, type RouteHandler } from './http-util.js';
@@ -88,7 +89,7 @@ function upload(core: EmulatorCore, { scene, call }: Scene): RouteHandler {
     const mime = field('mime_type')?.data.toString('utf8') ?? file.contentType ?? 'application/octet-stream';
     if (scene === 'file' && !DOCUMENT_TYPES.test(mime)) return sendError(res, 400, 'invalid_argument', `unsupported document type ${mime}`);
     const size = file.data.length;
-    core.uploads.push({ dialect: 'capy', name: file.filename, mime, size });
+    core.uploads.push({ dialect: 'capy', name: file.filename, mime, size, sha256: createHash('sha256').update(file.data).digest('hex') });
     const rid = core.nextId();
     const meta = scene === 'image' ? { ...imageSize(file.data), size } : { size, name: file.filename };
     sendJson(res, 200, { rid, url: `https://emulator/res/${rid}`, meta });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import {
   ask,
@@ -245,5 +246,5 @@ test('an image upload is read as multipart and recorded', async () => {
   const reply = (await res.json()) as { rid: string; url: string; meta: object };
   assert.equal(reply.url, `https://emulator/res/${reply.rid}`);
   assert.deepEqual(reply.meta, { width: 3, height: 2, size: 40 });
-  assert.deepEqual(em.uploads.at(-1), { dialect: 'capy', name: '图.png', mime: 'image/png', size: 40 });
+  assert.deepEqual(em.uploads.at(-1), { dialect: 'capy', name: '图.png', mime: 'image/png', size: 40, sha256: createHash('sha256').update(png).digest('hex') });
 });

@@ -94,13 +94,14 @@ export interface ReceivedUpload {
   name: string;
   mime: string;
   size: number;
+  /** SHA-256 (hex) of the bytes received. */
+  sha256?: string;
   // yuewen (`PUT /api/storage`, then GetFileStatus) records the rest.
   /** The file id it answered. */
   id?: string;
   /** Stepchat-Meta-Width / -Height as sent. */
   width?: string;
   height?: string;
-  sha256?: string;
   deviceId?: string;
   /** Date.now() when the last byte arrived. */
   uploadedAt?: number;
