@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin';
-import { createSharedRedis, type SharedRedis } from '../src/shared-state/redis.js';
+import type { SharedRedis } from '../src/shared-state/redis.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -16,6 +16,8 @@ export default fp(
       app.decorate('sharedRedis', undefined);
       return;
     }
+    // Loaded only here: ioredis is ≈ 40 modules a service without REDIS_URL never runs.
+    const { createSharedRedis } = await import('../src/shared-state/redis.js');
     const redis = createSharedRedis({ url: config.REDIS_URL, prefix: config.REDIS_KEY_PREFIX, log: app.log });
     await redis.connect();
     app.decorate('sharedRedis', redis);

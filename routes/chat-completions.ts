@@ -70,17 +70,12 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (app) => {
         plan.message.prepareAttachments = files.upload;
         const trace = app.traceCompletion(request, plan, pooled);
         const { deltas, result, meta } = startCompletion({ ...deps, onStarted: trace.started }, request.credentials, plan, signal, request.log, pooled, turn, initial);
-        return { observed: trace.observe(endOnShutdown(deltas, app.shutdownSignal), result.usage), result, meta };
+        return { deltas: trace.observe(endOnShutdown(deltas, app.shutdownSignal), result.usage), result, meta };
       };
       if (plan.stream) {
-        return reply.eventStream(
-          (async function* () {
-            const { observed, meta, result } = await start();
-            yield* streamChunks(observed, meta, result, plan.includeUsage);
-          })(),
-        );
+        return reply.eventStream(streamChunks(start, plan.includeUsage));
       }
-      return reply.jsonKeepAlive(start().then(({ observed, meta, result }) => collectCompletion(observed, meta, result)));
+      return reply.jsonKeepAlive(start().then(({ deltas, meta, result }) => collectCompletion(deltas, meta, result)));
     },
   );
 };

@@ -1,6 +1,7 @@
 import { lookup as dnsLookup, type LookupAddress, type LookupAllOptions } from 'node:dns';
 import { BlockList, isIP, isIPv6 } from 'node:net';
-import { buildConnector } from 'undici';
+import type { buildConnector as BuildConnector } from 'undici';
+import { buildConnector } from '../upstream/undici-core.js';
 import { ConfigError } from '../config.js';
 import { AttachmentForbiddenError } from '../errors.js';
 
@@ -151,8 +152,8 @@ export function guardedLookup(policy: AddressPolicy, resolve: Resolver = dnsLook
  * An undici connector that refuses forbidden IP literals (net.connect skips `lookup` for them)
  * and resolves names through {@link guardedLookup}.
  */
-export function guardedConnector(policy: AddressPolicy, timeoutMs: number, resolve?: Resolver): buildConnector.connector {
-  const connect = buildConnector({ timeout: timeoutMs, lookup: guardedLookup(policy, resolve) } as buildConnector.BuildOptions);
+export function guardedConnector(policy: AddressPolicy, timeoutMs: number, resolve?: Resolver): BuildConnector.connector {
+  const connect = buildConnector({ timeout: timeoutMs, lookup: guardedLookup(policy, resolve) } as BuildConnector.BuildOptions);
   return (opts, callback) => {
     const host = opts.hostname.replace(/^\[|\]$/g, '');
     const why = isIP(host) && !policy.hostExempt(host) ? policy.refusal(host) : undefined;

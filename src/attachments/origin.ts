@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import { Agent } from 'undici';
+import { Agent } from '../upstream/undici-core.js';
 import { AttachmentFetchError, AttachmentInvalidError, ClientGoneError } from '../errors.js';
 import { guardedConnector, type AddressPolicy } from './address-guard.js';
 

@@ -4,7 +4,7 @@ import type { ChatCompletionRequest } from '../../schemas/chat.js';
 import { translateEvents, TokenCounter, type Delta, type ReasoningOutput } from './answer.js';
 import { runCompletion, type CompletionDeps } from './completion.js';
 import type { ConversationTurn } from './conversations.js';
-import { newOutcome, runStages, type DeltaStage } from './delta-stages.js';
+import { newOutcome, runStages, type BatchStage, type DeltaStage } from './delta-stages.js';
 import { BadRequestError } from '../errors.js';
 import type { ModelCatalog } from './models.js';
 import { completionMeta, type CompletionMeta, type CompletionResult } from './openai-format.js';
@@ -25,8 +25,8 @@ export interface PlanOptions {
 }
 
 /** The stages the request's options ask for over the answer (stop sequences, token limit). */
-function optionStages(body: ChatCompletionRequest): DeltaStage[] {
-  const stages: DeltaStage[] = [];
+function optionStages(body: ChatCompletionRequest): BatchStage[] {
+  const stages: BatchStage[] = [];
   if (body.n != null && body.n > 1) throw new BadRequestError('n: only one choice per request is supported (n must be 1)');
   const stops = (typeof body.stop === 'string' ? [body.stop] : (body.stop ?? [])).filter((s) => s !== '');
   if (stops.length > 0) stages.push(stopStage(stops));
@@ -69,22 +69,18 @@ export function planCompletion(body: ChatCompletionRequest, opts: PlanOptions) {
 
 export type CompletionPlan = ReturnType<typeof planCompletion>;
 
-/**
- * The last stage: meters what goes out and tells the conversation the answer once the deltas ran
- * out on their own. One stage for both: each async generator layer costs promises per batch.
- */
-function settleStage(turn: ConversationTurn, meter: UsageMeter): DeltaStage {
-  return async function* settle(deltas, outcome) {
-    let natural = false;
-    try {
-      for await (const batch of deltas) {
-        meter.add(batch);
-        yield batch;
-      }
-      natural = !outcome.truncated && outcome.finishReason === 'stop';
-    } finally {
+/** The last stage: meters what goes out and tells the conversation the answer once the deltas ran out on their own. */
+function settleStage(turn: ConversationTurn, meter: UsageMeter): BatchStage {
+  return {
+    push(batch, out) {
+      meter.add(batch);
+      for (const delta of batch) out.push(delta);
+      return false;
+    },
+    close(complete, outcome) {
+      const natural = complete && !outcome.truncated && outcome.finishReason === 'stop';
       turn.finish(natural ? meter.answer() : undefined);
-    }
+    },
   };
 }
 
@@ -113,7 +109,7 @@ export function startCompletion(
     outcome.finishReason = 'content_filter';
     outcome.truncated = true;
   });
-  const stages: DeltaStage[] = [];
+  const stages: (DeltaStage | BatchStage)[] = [];
   // The JSON stage comes last and is the one to let the kept chat go.
   if (plan.tools && plan.tools.choice !== 'none') stages.push(toolSieve(plan.tools, corrector && plan.format ? { ...corrector, dismiss: () => undefined } : corrector));
   stages.push(...plan.stages);

@@ -21,17 +21,21 @@ export function completionMeta(model: string): CompletionMeta {
   return { id: `chatcmpl-${randomUUID().replaceAll('-', '')}`, created: Math.floor(Date.now() / 1000), model };
 }
 
+/** A started completion: its client deltas and what is read once they are exhausted. */
+export interface StartedCompletion {
+  deltas: AsyncIterable<Delta[]>;
+  meta: CompletionMeta;
+  result: CompletionResult;
+}
+
 /**
  * The `data:` payloads of a streamed completion (CLIENTS.md 1–8), a batch per batch of deltas.
- * The role chunk waits for the first upstream delta, so an upstream that fails at once still gets
- * a real HTTP status.
+ * `start` runs on the first pull (not in a generator of its own around this one: each layer costs
+ * promises per batch). The role chunk waits for the first upstream delta, so an upstream that
+ * fails at once still gets a real HTTP status.
  */
-export async function* streamChunks(
-  deltas: AsyncIterable<Delta[]>,
-  meta: CompletionMeta,
-  result: CompletionResult,
-  includeUsage: boolean,
-): AsyncGenerator<string[]> {
+export async function* streamChunks(start: () => Promise<StartedCompletion>, includeUsage: boolean): AsyncGenerator<string[]> {
+  const { deltas, meta, result } = await start();
   // Serialized once: only the delta and finish_reason change from chunk to chunk.
   const head = `{"id":${JSON.stringify(meta.id)},"object":"chat.completion.chunk","created":${meta.created},"model":${JSON.stringify(meta.model)},"choices":[{"index":0,"delta":`;
   const tail = includeUsage ? ',"usage":null}' : '}';

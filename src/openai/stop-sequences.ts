@@ -1,5 +1,4 @@
-import type { Delta } from './answer.js';
-import type { DeltaStage } from './delta-stages.js';
+import type { BatchStage } from './delta-stages.js';
 
 /** Length of the longest suffix of `text` that is a proper prefix of one of the stops. */
 function partialMatch(text: string, stops: readonly string[]): number {
@@ -20,11 +19,10 @@ function partialMatch(text: string, stops: readonly string[]): number {
  * the longest tail that could still become a stop is held back. Reasoning is not searched (the
  * OpenAI API stops on the answer text).
  */
-export function stopStage(stops: readonly string[]): DeltaStage {
-  return async function* stopAt(deltas, outcome) {
-    let held = '';
-    for await (const batch of deltas) {
-      const out: Delta[] = [];
+export function stopStage(stops: readonly string[]): BatchStage {
+  let held = '';
+  return {
+    push(batch, out, outcome) {
       for (const delta of batch) {
         if (delta.content === undefined) {
           out.push(delta);
@@ -40,15 +38,16 @@ export function stopStage(stops: readonly string[]): DeltaStage {
           if (cut > 0) out.push({ content: text.slice(0, cut) });
           outcome.finishReason = 'stop';
           outcome.truncated = true;
-          if (out.length > 0) yield out;
-          return;
+          return true;
         }
         const keep = partialMatch(text, stops);
         held = text.slice(text.length - keep);
         if (text.length > keep) out.push({ content: text.slice(0, text.length - keep) });
       }
-      if (out.length > 0) yield out;
-    }
-    if (held) yield [{ content: held }];
+      return false;
+    },
+    flush(out) {
+      if (held) out.push({ content: held });
+    },
   };
 }

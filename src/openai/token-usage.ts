@@ -1,6 +1,6 @@
 import { countTokens, decode, encode, isWithinTokenLimit } from '../o200k-encoding.js';
 import type { Delta } from './answer.js';
-import type { DeltaStage } from './delta-stages.js';
+import type { BatchStage } from './delta-stages.js';
 
 // Text from users and the model may contain "<|endoftext|>" and the like: plain text here.
 const PLAIN = { allowedSpecial: new Set<string>(), disallowedSpecial: new Set<string>() };
@@ -81,11 +81,12 @@ export function createUsageMeter(promptText: () => string) {
     }
   }
   /** The last stage: sees exactly what goes out. */
-  const stage: DeltaStage = async function* meter(deltas) {
-    for await (const batch of deltas) {
+  const stage: BatchStage = {
+    push(batch, out) {
       add(batch);
-      yield batch;
-    }
+      out.push(...batch);
+      return false;
+    },
   };
   // The log line, the metrics and the usage chunk all ask once the answer is done: counted once.
   let memo: { prompt: string; answered: number; usage: Usage } | undefined;
@@ -115,12 +116,11 @@ export type UsageMeter = ReturnType<typeof createUsageMeter>;
  * Ends the answer after `limit` tokens (content and reasoning together, as completion_tokens
  * counts them) with finish_reason `length`.
  */
-export function maxTokensStage(limit: number): DeltaStage {
-  return async function* cap(deltas, outcome) {
-    const seen = { content: '', reasoning_content: '' };
-    const tokens = { content: 0, reasoning_content: 0 };
-    for await (const batch of deltas) {
-      const out: Delta[] = [];
+export function maxTokensStage(limit: number): BatchStage {
+  const seen = { content: '', reasoning_content: '' };
+  const tokens = { content: 0, reasoning_content: 0 };
+  return {
+    push(batch, out, outcome) {
       for (const delta of batch) {
         const field = delta.reasoning_content !== undefined ? 'reasoning_content' : 'content';
         const other = field === 'content' ? 'reasoning_content' : 'content';
@@ -139,10 +139,9 @@ export function maxTokensStage(limit: number): DeltaStage {
         if (rest) out.push({ [field]: rest });
         outcome.finishReason = 'length';
         outcome.truncated = true;
-        if (out.length > 0) yield out;
-        return;
+        return true;
       }
-      if (out.length > 0) yield out;
-    }
+      return false;
+    },
   };
 }

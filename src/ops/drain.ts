@@ -3,20 +3,23 @@ import { ShuttingDownError } from '../errors.js';
 /**
  * Ends a stream of values with ShuttingDownError when `signal` fires (the shutdown grace ran out),
  * after closing the source, so its upstream chat is let go before the error reaches the client.
+ * The abort rejects the one step being waited for: racing every step against one long-lived
+ * promise would leave a reaction on it per batch, all kept until the stream ends.
  */
 export async function* endOnShutdown<T>(source: AsyncIterable<T>, signal: AbortSignal): AsyncGenerator<T> {
   const it = source[Symbol.asyncIterator]();
-  let onAbort: (() => void) | undefined;
-  const stopped = new Promise<never>((_, reject) => {
-    onAbort = () => reject(new ShuttingDownError());
-    if (signal.aborted) onAbort();
-    else signal.addEventListener('abort', onAbort, { once: true });
-  });
-  stopped.catch(() => undefined);
+  let fail: ((err: Error) => void) | undefined;
+  const onAbort = () => fail?.(new ShuttingDownError());
+  signal.addEventListener('abort', onAbort, { once: true });
   let finished = false;
   try {
     for (;;) {
-      const step = await Promise.race([it.next(), stopped]);
+      if (signal.aborted) throw new ShuttingDownError();
+      const step = await new Promise<IteratorResult<T>>((resolve, reject) => {
+        fail = reject;
+        it.next().then(resolve, reject);
+      });
+      fail = undefined;
       if (step.done) {
         finished = true;
         return;
@@ -24,7 +27,7 @@ export async function* endOnShutdown<T>(source: AsyncIterable<T>, signal: AbortS
       yield step.value;
     }
   } finally {
-    signal.removeEventListener('abort', onAbort!);
+    signal.removeEventListener('abort', onAbort);
     if (!finished) await it.return?.(undefined).catch(() => undefined);
   }
 }

@@ -1,19 +1,23 @@
+import { createRequire } from 'node:module';
 import { Ajv, type ValidateFunction } from 'ajv';
-import { Ajv2019 } from 'ajv/dist/2019.js';
-import { Ajv2020 } from 'ajv/dist/2020.js';
+import type { Ajv2019 } from 'ajv/dist/2019.js';
+import type { Ajv2020 } from 'ajv/dist/2020.js';
 
 // Formats and unknown keywords are a client's business: only the structure is checked.
 const OPTIONS = { strict: false, validateFormats: false, allErrors: false, logger: false } as const;
 // Clients write several drafts: zod 4 and LangChain say 2020-12, most hand-written schemas none (draft-07).
-const drafts = { d07: new Ajv(OPTIONS), d2019: new Ajv2019(OPTIONS), d2020: new Ajv2020(OPTIONS) };
+// Each made on the first schema of its draft: an Ajv instance compiles its draft's meta-schemas,
+// and the 2019/2020 builds load vocabularies of their own, all of it idle until a client sends tools.
+const drafts: { d07?: Ajv; d2019?: Ajv; d2020?: Ajv } = {};
+const require = createRequire(import.meta.url);
 
 function validatorFor(schema: Record<string, unknown>): { ajv: Ajv; schema: Record<string, unknown> } {
   const declared = typeof schema.$schema === 'string' ? schema.$schema : '';
-  if (declared.includes('2020-12')) return { ajv: drafts.d2020, schema };
-  if (declared.includes('2019-09')) return { ajv: drafts.d2019, schema };
+  if (declared.includes('2020-12')) return { ajv: (drafts.d2020 ??= new (require('ajv/dist/2020.js') as { Ajv2020: typeof Ajv2020 }).Ajv2020(OPTIONS)), schema };
+  if (declared.includes('2019-09')) return { ajv: (drafts.d2019 ??= new (require('ajv/dist/2019.js') as { Ajv2019: typeof Ajv2019 }).Ajv2019(OPTIONS)), schema };
   // draft-07, or a draft Ajv does not know (draft-04/06 differ little): read as draft-07.
   const { $schema: _ignored, ...rest } = schema;
-  return { ajv: drafts.d07, schema: rest };
+  return { ajv: (drafts.d07 ??= new Ajv(OPTIONS)), schema: rest };
 }
 const compiled = new Map<string, ValidateFunction>();
 const MAX_CACHED = 200;

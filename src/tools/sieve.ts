@@ -238,7 +238,13 @@ export function toolSieve(opts: ToolOptions, corrector?: Corrector): DeltaStage 
     let sieve = new Sieve(opts, tools);
     const first = sieve;
     try {
-      yield* sift(deltas, sieve);
+      for await (const batch of deltas) {
+        const out = siftBatch(batch, sieve);
+        if (out.length > 0) yield out;
+        if (sieve.done) break;
+      }
+      const end = siftEnd(sieve);
+      if (end.length > 0) yield end;
       // A strict tool's arguments broke its schema: one corrective turn, whose calls replace it.
       // No call although tool_choice demands one: one corrective turn too.
       const missing = sieve.calls === 0 && !sieve.rejected && opts.choice !== 'auto' ? (named ?? 'a tool') : undefined;
@@ -264,19 +270,33 @@ export function toolSieve(opts: ToolOptions, corrector?: Corrector): DeltaStage 
   };
 }
 
-/** Runs one upstream answer through a sieve. */
+/**
+ * Runs the corrective turn's answer through a sieve. The first answer, every request's, is sifted
+ * in sieveCalls itself rather than through `yield*` into this: each async-generator layer costs
+ * promises and a suspended frame per batch, held while the stream waits for its next upstream read.
+ */
 async function* sift(deltas: AsyncIterable<Delta[]>, sieve: Sieve): AsyncGenerator<Delta[]> {
   for await (const batch of deltas) {
-    const out: Delta[] = [];
-    for (const delta of batch) {
-      if (delta.content === undefined) out.push(delta);
-      else sieve.push(delta.content, out);
-      if (sieve.done) break;
-    }
+    const out = siftBatch(batch, sieve);
     if (out.length > 0) yield out;
     if (sieve.done) break;
   }
+  const out = siftEnd(sieve);
+  if (out.length > 0) yield out;
+}
+
+function siftBatch(batch: Delta[], sieve: Sieve): Delta[] {
+  const out: Delta[] = [];
+  for (const delta of batch) {
+    if (delta.content === undefined) out.push(delta);
+    else sieve.push(delta.content, out);
+    if (sieve.done) break;
+  }
+  return out;
+}
+
+function siftEnd(sieve: Sieve): Delta[] {
   const out: Delta[] = [];
   sieve.finish(out);
-  if (out.length > 0) yield out;
+  return out;
 }

@@ -1,4 +1,5 @@
-import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Agent, errors as undiciErrors } from './undici-core.js';
 import { encodeEnvelope, EnvelopeError, type Envelope } from './connect-codec.js';
 import { DeadlineError } from './dispatch-handler.js';
 import { EnvelopeFeed } from './envelope-feed.js';
