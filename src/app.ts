@@ -1,4 +1,5 @@
 import cors from '@fastify/cors';
+import sensible from '@fastify/sensible';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { LogController, type FastifyServerOptions } from 'fastify';
 import accountsPlugin from '../plugins/accounts.js';
@@ -80,6 +81,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}) {
   await app.register(underPressure);
   await app.register(bodyBudget);
   await app.register(jsonBody);
+  await app.register(sensible);
   // Before the routes: it documents every route registered after it.
   await app.register(openapi);
   await app.register(cors, {
