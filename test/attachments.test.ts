@@ -1,13 +1,14 @@
 // @dialect yuewen
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type OpenAI from 'openai';
 import { FILE_FIXTURES, generatedSlice, yuewenUploads } from './emulator/index.js';
-import { collectStream, startStack, type Stack } from './helpers.js';
+import { collectStream, startStack, waitFor, type Stack } from './helpers.js';
 
 type Part = OpenAI.Chat.Completions.ChatCompletionContentPart;
 
@@ -112,7 +113,8 @@ describe('attachments reach the upstream message', () => {
     const part = { type: 'file', file_url: { url: `${s.emu.url}/files/big.pdf?bytes=300000&chunked` } } as unknown as Part;
     assertCarries(await send([part], true), [{ name: 'big.pdf', mime: 'application/pdf', bytes: generatedSlice('pdf', 0, 300_000) }]);
     await s.settled();
-    assert.deepEqual(await readdir(tmp), []);
+    // Removed once the response is over (asynchronously, after its last byte): waited for, not raced.
+    await waitFor(() => readdirSync(tmp).length === 0, 'the temporary file removed', 10_000);
   });
 
   test('the type comes from the magic bytes when the origin says octet-stream, the name from Content-Disposition', async () => {
