@@ -17,7 +17,7 @@ export const STAGES = ['HTTP in/out', 'validation', 'auth', 'upstream client', '
 export type Stage = (typeof STAGES)[number];
 
 const RULES: [RegExp, Stage][] = [
-  [/gpt-tokenizer|\/dist\/src\/(token-usage|o200k-encoding)\.js/, 'tokenizer'],
+  [/gpt-tokenizer|\/dist\/src\/openai\/(token-usage|o200k-encoding)\.js/, 'tokenizer'],
   [/node_modules\/(pino|sonic-boom|fast-redact|@pinojs|thread-stream)|\/dist\/src\/(logger|scrub)\.js/, 'logging'],
   [/node_modules\/prom-client|\/dist\/(src\/metrics|plugins\/metrics|plugins\/completion-trace|src\/completion-trace)\.js/, 'metrics'],
   [/node_modules\/(fastify-sse-v2|it-to-stream|it-pushable|p-defer|fast-fifo)|\/dist\/(plugins\/sse-reply|src\/openai-format|plugins\/json-keepalive)\.js/, 'SSE'],

@@ -1,4 +1,4 @@
-import { countTokens, decode, encode, isWithinTokenLimit } from '../o200k-encoding.js';
+import { countTokens, decode, encode, isWithinTokenLimit } from './o200k-encoding.js';
 import type { Delta } from './answer.js';
 import type { BatchStage } from './delta-stages.js';
 
