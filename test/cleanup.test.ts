@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { postAbortable, suiteStack, waitFor } from './helpers.js';
+import { CAPY_PATHS, YUEWEN_PATHS } from './emulator/index.js';
+import { DIALECT, postAbortable, suiteStack, waitFor } from './helpers.js';
 
 const ask = (content: string, stream = false) => ({ model: 'step', stream, messages: [{ role: 'user' as const, content }] });
 
@@ -64,5 +65,27 @@ describe('every upstream chat is deleted and abandoned work stops', () => {
     assert.match(text, /"code":"upstream_timeout"/);
     assert.ok(text.endsWith('data: [DONE]\n\n'));
     await s.settled();
+  });
+});
+
+describe('a chat deletion that fails for a moment is tried again', () => {
+  const s = suiteStack();
+  const deletePath = DIALECT === 'capy' ? CAPY_PATHS.deleteChatSession : YUEWEN_PATHS.delChat;
+  const deletions = () => s.emu.requests.filter((r) => r.path === deletePath);
+
+  test('a deletion answered 503 is retried and the chat goes, with no warning logged', async () => {
+    const deviceId = s.token.slice(0, s.token.indexOf('@'));
+    s.emu.faultAccount(deviceId, { status: 503, calls: [deletePath.slice(deletePath.lastIndexOf('/') + 1)] });
+    const before = deletions().length;
+    const answer = await s.client().chat.completions.create({ model: 'step', messages: [{ role: 'user', content: 'delete me later' }] });
+    assert.ok(answer.choices[0]!.message.content);
+    await waitFor(() => deletions().slice(before).some((r) => r.status === 503), 'a deletion refused with 503');
+    assert.equal(s.emu.stats().liveChats, 1, 'the chat is still there after the refused deletion');
+    s.emu.faultAccount(deviceId, undefined);
+    await s.settled();
+    assert.equal(s.emu.stats().liveChats, 0);
+    assert.ok(deletions().length - before >= 2, 'deleted on a later try');
+    assert.equal(s.app.chatJanitor.stats().retried >= 1, true);
+    assert.ok(!s.logs.text.includes('"msg":"could not delete upstream chat"'), 'a retried deletion is no warning');
   });
 });

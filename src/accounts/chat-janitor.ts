@@ -11,11 +11,31 @@ import type { Credential, Dialect } from '../upstream/types.js';
  * still being deleted so a shutdown can wait for them. Every chat is journaled from creation to
  * deletion, so the chats of a process that died (SIGKILL, OOM) are deleted by whoever claims them.
  */
+/** When a failed deletion is tried again: after 1 s, then 5 s, then 30 s. */
+const RETRY_DELAYS_MS = [1_000, 5_000, 30_000];
+
 export function createChatJanitor(pool: TokenPool, dialect: Dialect, log: FastifyBaseLogger, journal: ChatJournal = NO_JOURNAL, drift?: Drift) {
   const pending = new Set<Promise<void>>();
   let failures = 0;
+  let retried = 0;
   let recovered = 0;
+  let draining = false;
   const orphanHooks: Array<(chatId: string) => Promise<unknown>> = [];
+  // Deletions waiting to be tried again; a drain tries them at once, one last time.
+  const sleepers = new Set<() => void>();
+
+  function pause(ms: number): Promise<void> {
+    if (draining) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        sleepers.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      sleepers.add(wake);
+    });
+  }
 
   /** Journals a chat that was just created, before anything is sent into it. */
   function track(cred: Credential, chatId: string): void {
@@ -27,25 +47,40 @@ export function createChatJanitor(pool: TokenPool, dialect: Dialect, log: Fastif
     journal.disown(chatId);
   }
 
+  /**
+   * Deletes it; a failure that may pass (a timeout, a 5xx, a reset) is tried again after each of
+   * RETRY_DELAYS_MS, so a busy moment upstream does not leave the chat on the account.
+   */
+  async function deleteChat(cred: Credential, chatId: string): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        // No signal of its own: the dispatcher's connect and header timeouts bound the call.
+        await pool.withSession(cred, (s) => dialect.deleteChat(s, chatId));
+        journal.remove(chatId);
+        return;
+      } catch (e) {
+        const err = e as Error;
+        failures++;
+        // A rejected account can never delete it: journaling it on would retry forever.
+        if (err instanceof TokenRejectedError) journal.remove(chatId);
+        // A deletion endpoint that is gone (renamed upstream) would otherwise warn for every chat.
+        else if (drift && upstreamStatus(err) === 404) {
+          journal.remove(chatId);
+          return drift.auxiliaryFailed('chat deletion', err);
+        } else if (attempt < RETRY_DELAYS_MS.length && !draining) {
+          retried++;
+          log.debug({ account: cred.id, chatId, code: (err as { code?: string }).code, msg: err.message, retryInMs: RETRY_DELAYS_MS[attempt] }, 'could not delete upstream chat yet; trying again');
+          await pause(RETRY_DELAYS_MS[attempt]!);
+          continue;
+        }
+        log.warn({ account: cred.id, chatId, code: (err as { code?: string }).code, msg: err.message }, 'could not delete upstream chat');
+        return;
+      }
+    }
+  }
+
   function discardChat(cred: Credential, chatId: string): void {
-    const job = pool
-      // No signal of its own: the dispatcher's connect and header timeouts bound the call.
-      .withSession(cred, (s) => dialect.deleteChat(s, chatId))
-      .then(
-        () => journal.remove(chatId),
-        (err: Error) => {
-          failures++;
-          // A rejected account can never delete it: journaling it on would retry forever.
-          if (err instanceof TokenRejectedError) journal.remove(chatId);
-          // A deletion endpoint that is gone (renamed upstream) would otherwise warn for every chat.
-          if (drift && upstreamStatus(err) === 404) {
-            journal.remove(chatId);
-            return drift.auxiliaryFailed('chat deletion', err);
-          }
-          log.warn({ account: cred.id, chatId, code: (err as { code?: string }).code, msg: err.message }, 'could not delete upstream chat');
-        },
-      )
-      .finally(() => pending.delete(job));
+    const job = deleteChat(cred, chatId).finally(() => pending.delete(job));
     pending.add(job);
   }
 
@@ -66,10 +101,12 @@ export function createChatJanitor(pool: TokenPool, dialect: Dialect, log: Fastif
     orphanHooks.push(hook);
   }
 
-  /** Waits for every deletion under way. */
+  /** Waits for every deletion under way; those waiting to be tried again are tried at once, a last time. */
   async function drain(): Promise<void> {
+    draining = true;
+    for (const wake of [...sleepers]) wake();
     while (pending.size > 0) await Promise.allSettled([...pending]);
   }
 
-  return { track, forget, discardChat, sweep, onOrphan, drain, stats: () => ({ pending: pending.size, failures, recovered }) };
+  return { track, forget, discardChat, sweep, onOrphan, drain, stats: () => ({ pending: pending.size, failures, retried, recovered }) };
 }
