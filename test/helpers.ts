@@ -126,8 +126,12 @@ export function suiteStack(opts: Parameters<typeof startStack>[0] = {}): Stack {
   });
   after(async () => {
     if (!current) return;
-    await current.settled();
-    await current.close();
+    // Closed even when chats are left: a stack left running would keep the test process alive.
+    try {
+      await current.settled();
+    } finally {
+      await current.close();
+    }
   });
   return new Proxy({} as Stack, {
     get: (_target, key) => {
