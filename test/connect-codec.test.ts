@@ -2,23 +2,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { encodeEnvelope, EnvelopeDecoder, EnvelopeError, FLAG_END_STREAM, type Envelope } from '../src/upstream/connect-codec.js';
+import { cut } from './fragments.js';
 
 const message = fc.record({
   textEvent: fc.record({ text: fc.string({ unit: 'grapheme', maxLength: 40 }) }),
 });
-
-/** Cuts `bytes` at the given offsets (sorted, deduplicated) into consecutive pieces. */
-function cut(bytes: Buffer, offsets: number[]): Buffer[] {
-  const points = [...new Set(offsets.map((o) => o % (bytes.length + 1)))].sort((a, b) => a - b);
-  const pieces: Buffer[] = [];
-  let start = 0;
-  for (const p of points) {
-    pieces.push(bytes.subarray(start, p));
-    start = p;
-  }
-  pieces.push(bytes.subarray(start));
-  return pieces;
-}
 
 /** Feeds the pieces to one decoder, as reads off a socket would be. */
 function decode(pieces: Buffer[]): { envelopes: Envelope[]; buffered: number } {

@@ -3,23 +3,11 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import { createDataUrlScanner } from '../src/attachments/data-url-scan.js';
 import { restoreOutsideAttachments, type InlineFiles } from '../src/attachments/inline-refs.js';
+import { cut } from './fragments.js';
 
 // The scanner sees a body in whatever pieces the socket gives; cut anywhere, it must give back the
 // same JSON (references aside) and the same bytes.
 const MIN = 256;
-
-/** Cuts `bytes` at the given offsets into consecutive pieces. */
-function cut(bytes: Buffer, offsets: number[]): Buffer[] {
-  const points = [...new Set(offsets.map((o) => o % (bytes.length + 1)))].sort((a, b) => a - b);
-  const pieces: Buffer[] = [];
-  let start = 0;
-  for (const p of points) {
-    pieces.push(bytes.subarray(start, p));
-    start = p;
-  }
-  pieces.push(bytes.subarray(start));
-  return pieces;
-}
 
 /** The parsed body with every reference, attachment ones too, put back as the payload it replaced. */
 function expand(value: unknown, files: InlineFiles | undefined): unknown {
