@@ -105,11 +105,12 @@ export function createScheduler(opts: SchedulerOptions) {
     };
   }
 
-  /** The error for a pool with no healthy account left: 503 with when to come back. */
-  function noneUsable(creds: Credential[]): Error & { retryAfter: number } {
-    const wait = health.nextRecovery(creds.map((c) => c.id)) ?? opts.recheckMs;
-    const why = health.whyUnusable(creds.map((c) => c.id));
-    return Object.assign(new NoUsableTokenError(`no configured StepChat account is healthy now${why ? `: ${why}` : ''}`), { retryAfter: seconds(wait) });
+  /** The error for a pool with no healthy account left: 503 with when to come back and why. */
+  function noneUsable(creds: Credential[], lead = 'no configured StepChat account is healthy now'): Error & { retryAfter: number } {
+    const ids = creds.map((c) => c.id);
+    const wait = health.nextRecovery(ids) ?? opts.recheckMs;
+    const why = health.whyUnusable(ids);
+    return Object.assign(new NoUsableTokenError(`${lead}${why ? `: ${why}` : ''}`), { retryAfter: seconds(wait) });
   }
 
   /** The lease for this request now, undefined when it must wait; throws when nothing is left to try. */

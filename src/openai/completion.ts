@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { AccountHealth } from '../accounts/health.js';
 import type { AccountLease, Scheduler } from '../accounts/scheduler.js';
-import { ClientGoneError, NoUsableTokenError } from '../errors.js';
+import { ClientGoneError } from '../errors.js';
 import type { TokenPool } from '../accounts/token-pool.js';
 import type { Credential, Dialect, OutgoingMessage, UpstreamAttachment, UpstreamEvent } from '../upstream/types.js';
 
@@ -123,8 +123,7 @@ export async function* runCompletion(
   if (lastError === undefined) throw deps.scheduler.noneUsable(creds);
   if (pooled) {
     const code = (lastError as { code?: string }).code?.replace(/^STEP_/, '').toLowerCase() ?? 'error';
-    const why = deps.health.whyUnusable(creds.map((c) => c.id));
-    throw Object.assign(new NoUsableTokenError(`every StepChat account tried failed (last: ${code})${why ? `: ${why}` : ''}`), { retryAfter: deps.scheduler.noneUsable(creds).retryAfter });
+    throw deps.scheduler.noneUsable(creds, `every StepChat account tried failed (last: ${code})`);
   }
   throw lastError;
 }
