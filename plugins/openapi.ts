@@ -63,11 +63,12 @@ export default fp(
       if (route.method !== 'HEAD' && route.url !== '/docs' && !route.url.startsWith('/docs/')) routes.push(route);
     });
     let docs: Promise<FastifyInstance> | undefined;
-    const built = () => {
-      docs ??= buildDocs(routes);
-      docs.catch(() => (docs = undefined));
-      return docs;
-    };
+    // A failed build is forgotten, so the next request tries again.
+    const built = () =>
+      (docs ??= buildDocs(routes).catch((err: unknown) => {
+        docs = undefined;
+        throw err;
+      }));
     app.get('/openapi.json', { schema: { response: { 200: { type: 'object', additionalProperties: true } } } }, async () => (await built()).swagger());
     // The UI's pages and assets, answered by the docs instance as they would be by the plugin itself.
     const ui = async (request: FastifyRequest, reply: FastifyReply) => {
