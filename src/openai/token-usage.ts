@@ -5,8 +5,82 @@ import type { BatchStage } from './delta-stages.js';
 // Text from users and the model may contain "<|endoftext|>" and the like: plain text here.
 const PLAIN = { allowedSpecial: new Set<string>(), disallowedSpecial: new Set<string>() };
 
-/** o200k tokens of a text (the GPT-4o encoding: the upstream reports no usage of its own). */
+/**
+ * o200k tokens of a text (the GPT-4o encoding: the upstream reports no usage of its own). Long
+ * texts are counted a segment at a time, and segments seen before (tool instructions, a system
+ * prompt, the history a client sends again every turn) are not counted again: see `segments`.
+ */
 export function tokenCount(text: string): number {
+  if (text.length < SEGMENT_MIN * 2) return countRuns(text);
+  let total = 0;
+  for (const [from, to] of segments(text)) total += segmentCount(text, from, to);
+  return total;
+}
+
+/** Lines are joined into segments of at least this many characters (a paragraph's last may be shorter). */
+const SEGMENT_MIN = 256;
+
+/**
+ * Where a text can be cut without changing its count. o200k's pre-tokenizer never joins a line
+ * break with a following character that is neither white space nor `/` (no pattern of its split
+ * expression spans such a boundary), and BPE works within one pre-token, so the count of the text
+ * is the sum of the counts of the pieces cut after such line breaks: exactly, as
+ * test/token-count.test.ts checks against the whole-text count. A cut is made after every blank
+ * line (a paragraph starts a new segment, so the same paragraph after a different prefix is the
+ * same segment, such as tool instructions after each new question) and otherwise after the first
+ * line break that makes the segment SEGMENT_MIN long.
+ */
+function* segments(text: string): Generator<[number, number]> {
+  let from = 0;
+  for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', nl + 1)) {
+    let next = nl + 1;
+    while (text.charCodeAt(next) === 10) next++;
+    if (next >= text.length) break;
+    const c = text.charCodeAt(next);
+    if (isSpace(c) || c === 47) {
+      nl = next - 1;
+      continue;
+    }
+    if (next - nl > 1 || next - from >= SEGMENT_MIN) {
+      yield [from, next];
+      from = next;
+    }
+    nl = next - 1;
+  }
+  yield [from, text.length];
+}
+
+/** Segments this long or longer are remembered, up to SEGMENT_CACHE_CHARS characters in all (least recently used first out). */
+const SEGMENT_CACHE_MIN = 128;
+const SEGMENT_CACHE_CHARS = 1 << 20;
+const segmentCache = new Map<string, number>();
+let segmentCacheChars = 0;
+
+function segmentCount(text: string, from: number, to: number): number {
+  const length = to - from;
+  if (length < SEGMENT_CACHE_MIN || length > SEGMENT_CACHE_CHARS / 8) return countRuns(text.slice(from, to));
+  const segment = text.slice(from, to);
+  const known = segmentCache.get(segment);
+  if (known !== undefined) {
+    // Most recently used last.
+    segmentCache.delete(segment);
+    segmentCache.set(segment, known);
+    return known;
+  }
+  const count = countRuns(segment);
+  // A copy as the key: a slice would keep the whole prompt it was cut from alive.
+  segmentCache.set(Buffer.from(segment, 'utf16le').toString('utf16le'), count);
+  segmentCacheChars += length;
+  for (const key of segmentCache.keys()) {
+    if (segmentCacheChars <= SEGMENT_CACHE_CHARS) break;
+    segmentCache.delete(key);
+    segmentCacheChars -= key.length;
+  }
+  return count;
+}
+
+/** The count of one text, its runs without white space longer than RUN_SLICE in slices. */
+function countRuns(text: string): number {
   if (text === '') return 0;
   if (!hasLongRun(text)) return countTokens(text, PLAIN);
   // BPE is quadratic in the length of one pre-token: a 120,000-character run without a space
