@@ -14,6 +14,10 @@ declare module 'fastify' {
 export default fp(
   async (app) => {
     const m = app.metrics;
+    // The completion line is a CompletionRecord: fixed fields that hold no secret (the account's
+    // id, an API key's fingerprint), none of them a redacted path. Redaction's wildcard paths were
+    // two thirds of the line's cost (≈ 7 of 10 µs), paid once per completion for nothing.
+    const records = app.log.child({}, { redact: { paths: [] } });
     app.decorate('traceCompletion', (request: FastifyRequest, plan: CompletionPlan, pooled: boolean) => {
       const mode = plan.stream ? 'stream' : 'json';
       const model = plan.message.model;
@@ -28,7 +32,7 @@ export default fp(
         m.tokens.inc({ kind: 'prompt', model }, record.promptTokens);
         m.tokens.inc({ kind: 'completion', model }, record.completionTokens);
         if (request.apiKeyName) app.keyStats.tokens(request.apiKeyName, record.promptTokens, record.completionTokens);
-        request.log.info(record, 'completion');
+        records.info({ reqId: request.id, ...record }, 'completion');
       });
     });
   },

@@ -18,6 +18,13 @@ import { formatInstructions, toolInstructions } from '../tools/prompt.js';
 import { toolSieve } from '../tools/sieve.js';
 import type { Credential, OutgoingMessage } from '../upstream/types.js';
 
+/**
+ * How long a non-stream answer's upstream reads are gathered (EnvelopeFeed): each batch costs a
+ * pass through ten or so stages, one per read otherwise; a stop sequence or token limit is then
+ * seen at most this much later, and the answer's end at once.
+ */
+const NONSTREAM_GATHER_MS = 50;
+
 export interface PlanOptions {
   models: ModelCatalog;
   searchDefault: boolean;
@@ -50,7 +57,8 @@ export function planCompletion(body: ChatCompletionRequest, opts: PlanOptions) {
   const search = body.use_search ?? choice.search ?? opts.searchDefault;
   const effort = body.reasoning_effort?.trim().toLowerCase();
   const reasoning = choice.reasoning === true || (!!effort && effort !== 'none');
-  const message: OutgoingMessage = { text, attachments: [], model: choice.model, search, reasoning };
+  // A non-stream answer is read whole: its reads go through the stages in a few batches.
+  const message: OutgoingMessage = { text, attachments: [], model: choice.model, search, reasoning, gatherMs: body.stream === true ? 0 : NONSTREAM_GATHER_MS };
   return {
     message,
     stream: body.stream === true,

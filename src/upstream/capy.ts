@@ -57,7 +57,7 @@ export function createCapyDialect(http: Http, opts: { accessTtlMs: number; drift
       config: { model: message.model, enableReasoning: message.reasoning === true, enableSearch: message.search === true },
     };
     const what = 'ChatStream';
-    const envelopes = await http.stream(`${AGENT}/ChatStream`, session.headers, body, what, signal);
+    const envelopes = await http.stream(`${AGENT}/ChatStream`, session.headers, body, what, signal, message.gatherMs);
     const secrets = headerSecrets(session.headers);
     const mapEvent = (msg: UpstreamMessage): Mapped => {
       const event = msg.data?.event;

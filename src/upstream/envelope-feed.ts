@@ -18,7 +18,11 @@ export interface FeedStart {
 
 /**
  * An undici dispatch handler that decodes a Connect stream as its bytes arrive and hands out the
- * envelopes a batch per network read, as an async iterator. It replaces `request()` plus a body
+ * envelopes as an async iterator: on each pull, what has arrived since the last one (a batch per
+ * network read while the consumer keeps up). With `gatherMs`, a waiting pull is answered that long
+ * after the first read that could answer it, with every read since (or at once when the stream
+ * ends): for an answer nobody reads as it comes (non-stream), so that its deltas go through the
+ * answer's stages in a few batches rather than one per read. It replaces `request()` plus a body
  * stream plus a decoding generator: one object and no stream machinery between the socket and the
  * consumer. `return()` (the consumer leaving) aborts the request; a full queue pauses the socket.
  */
@@ -27,7 +31,9 @@ export class EnvelopeFeed extends SignalledHandler implements AsyncIterableItera
   readonly started: Promise<FeedStart>;
   private settleStart!: { resolve: (s: FeedStart) => void; reject: (e: unknown) => void };
   private readonly decoder = new EnvelopeDecoder();
-  private readonly queue: Envelope[][] = [];
+  /** What arrived since the last pull, and in how many reads (the high-water mark counts reads). */
+  private queue: Envelope[] = [];
+  private queuedReads = 0;
   private waiter: Waiter | undefined;
   private status = 0;
   /** The body of a reply that is not 200 (a Connect error), kept to be read whole. */
@@ -35,12 +41,14 @@ export class EnvelopeFeed extends SignalledHandler implements AsyncIterableItera
   private ended = false;
   private failure: unknown;
   private closed = false;
+  private gathering: NodeJS.Timeout | undefined;
 
   constructor(
     /** Maps a transport error to what the caller throws. */
     private readonly mapError: (err: unknown) => unknown,
     signal?: AbortSignal,
     deadlineMs = 0,
+    private readonly gatherMs = 0,
   ) {
     super(signal, deadlineMs);
     this.started = new Promise((resolve, reject) => {
@@ -70,14 +78,34 @@ export class EnvelopeFeed extends SignalledHandler implements AsyncIterableItera
       return;
     }
     if (batch.length === 0) return;
-    if (this.waiter) {
+    if (this.waiter && this.gatherMs <= 0) {
       const w = this.waiter;
       this.waiter = undefined;
       w.resolve({ value: batch, done: false });
-    } else {
-      this.queue.push(batch);
-      if (this.queue.length >= HIGH_WATER_BATCHES) controller.pause();
+      return;
     }
+    if (this.queue.length === 0) this.queue = batch;
+    else for (const envelope of batch) this.queue.push(envelope);
+    if (++this.queuedReads >= HIGH_WATER_BATCHES) controller.pause();
+    if (this.waiter && !this.gathering) this.gathering = setTimeout(() => this.deliver(), this.gatherMs);
+  }
+
+  /** Answers the waiting pull with what is queued. */
+  private deliver(): void {
+    this.gathering = undefined;
+    const w = this.waiter;
+    if (!w || this.queue.length === 0) return;
+    this.waiter = undefined;
+    w.resolve({ value: this.takeQueued(), done: false });
+  }
+
+  /** Every queued envelope as one batch, the socket resumed if the queue had paused it. */
+  private takeQueued(): Envelope[] {
+    const batch = this.queue;
+    this.queue = [];
+    this.queuedReads = 0;
+    if (this.controller?.paused) this.controller.resume();
+    return batch;
   }
 
   onResponseEnd(): void {
@@ -106,8 +134,11 @@ export class EnvelopeFeed extends SignalledHandler implements AsyncIterableItera
     this.wake();
   }
 
-  /** Settles a waiting `next()` with the end or the failure. */
+  /** Settles a waiting `next()` with what is still queued, else with the end or the failure. */
   private wake(): void {
+    clearTimeout(this.gathering);
+    this.gathering = undefined;
+    if (!this.closed && this.queue.length > 0) return this.deliver();
     const w = this.waiter;
     if (!w) return;
     this.waiter = undefined;
@@ -116,11 +147,7 @@ export class EnvelopeFeed extends SignalledHandler implements AsyncIterableItera
   }
 
   next(): Promise<IteratorResult<Envelope[]>> {
-    const batch = this.queue.shift();
-    if (batch) {
-      if (this.controller?.paused && this.queue.length < HIGH_WATER_BATCHES / 2) this.controller.resume();
-      return Promise.resolve({ value: batch, done: false });
-    }
+    if (this.queue.length > 0) return Promise.resolve({ value: this.takeQueued(), done: false });
     if (this.closed) return Promise.resolve({ value: undefined, done: true });
     if (this.failure !== undefined) return Promise.reject(this.failure);
     if (this.ended) return Promise.resolve({ value: undefined, done: true });
@@ -138,7 +165,8 @@ export class EnvelopeFeed extends SignalledHandler implements AsyncIterableItera
   private close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.queue.length = 0;
+    this.queue = [];
+    this.queuedReads = 0;
     this.detach();
     if (!this.ended && this.failure === undefined) this.controller?.abort(new Error('stream abandoned by its consumer'));
     this.wake();

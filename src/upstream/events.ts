@@ -28,21 +28,36 @@ export async function* readEventStream(
     // early would destroy the response and with it a keep-alive upstream connection.
     if (ended) continue;
     const out: UpstreamEvent[] = [];
+    // An error goes after the events before it, also when both came in one batch: how the reads
+    // fell (or a feed that gathers them) must not decide whether the answer had started.
+    let failure: unknown;
     for (const { flags, data } of batch) {
       const msg = (data ?? {}) as UpstreamMessage;
       if (flags & FLAG_END_STREAM) {
-        if (msg.error) throw streamError(what, msg.error, events === 0, secrets);
-        ended = true;
-        out.push({ type: 'done' });
+        if (msg.error) failure = streamError(what, msg.error, events === 0, secrets);
+        else {
+          ended = true;
+          out.push({ type: 'done' });
+        }
         break;
       }
       events++;
-      if (msg.error) throw streamError(what, msg.error, false, secrets);
-      const mapped = mapMessage(msg);
+      if (msg.error) {
+        failure = streamError(what, msg.error, false, secrets);
+        break;
+      }
+      let mapped: Mapped;
+      try {
+        mapped = mapMessage(msg);
+      } catch (err) {
+        failure = err;
+        break;
+      }
       if (mapped === 'done') sawDone = true;
       else if (mapped) out.push(mapped);
     }
     if (out.length > 0) yield out;
+    if (failure !== undefined) throw failure;
   }
   if (ended) return;
   // Tolerate a server that ends after its done event without the Connect trailer.

@@ -160,9 +160,9 @@ export function createHttp(opts: HttpOptions) {
    * read. Dispatched with a handler that decodes as bytes arrive (see EnvelopeFeed), because this
    * path runs for every network read of every answer.
    */
-  async function stream(path: string, headers: Record<string, string>, body: unknown, what: string, signal?: AbortSignal): Promise<AsyncIterableIterator<Envelope[]>> {
+  async function stream(path: string, headers: Record<string, string>, body: unknown, what: string, signal?: AbortSignal, gatherMs = 0): Promise<AsyncIterableIterator<Envelope[]>> {
     if (signal?.aborted) throw new ClientGoneError();
-    const feed = new EnvelopeFeed((err) => upstreamFailure(err, what, signal), signal, opts.answerTimeoutMs);
+    const feed = new EnvelopeFeed((err) => upstreamFailure(err, what, signal), signal, opts.answerTimeoutMs, gatherMs);
     agent.dispatch(
       { origin, path: prefix + path, method: 'POST', headers: withType(headers, CONNECT_TYPE), body: encodeEnvelope(body) },
       feed,

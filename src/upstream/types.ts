@@ -58,6 +58,11 @@ export interface OutgoingMessage {
   search?: boolean;
   reasoning?: boolean;
   /**
+   * How long the answer's network reads may be gathered into one batch (see EnvelopeFeed): for a
+   * non-stream answer, which nobody reads as it comes. 0 or absent: a batch per read.
+   */
+  gatherMs?: number;
+  /**
    * Uploads the request's files with the session of the account the completion runs on (uploads
    * are per account) and returns their records; called before the chat is created.
    */

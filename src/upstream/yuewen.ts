@@ -63,7 +63,7 @@ export function createYuewenDialect(http: Http, opts: { accessTtlMs: number; dri
     const messageInfo: Record<string, unknown> = { text: message.text };
     if (message.attachments.length > 0) messageInfo.attachments = message.attachments;
     const what = 'SendMessageStream';
-    const envelopes = await http.stream(`${MESSAGE}/SendMessageStream`, session.headers, { chatId, messageInfo }, what, signal);
+    const envelopes = await http.stream(`${MESSAGE}/SendMessageStream`, session.headers, { chatId, messageInfo }, what, signal, message.gatherMs);
     return readEventStream(envelopes, what, (msg) => {
       if (msg.textEvent) return textEvent('text', msg.textEvent.text);
       if (msg.pipelineEvent?.eventSearch) return searchEvent(msg.pipelineEvent.eventSearch.results);
