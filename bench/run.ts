@@ -32,7 +32,7 @@ import type { Dialect } from './lib/upstream.js';
 //                              when tools are offered, CPU and time to first content; both in this process)
 //   BENCH_PHASES=…,scaling     (not by default) streamed cost against answer length (BENCH_SCALING_FRAMES=20,200,2000),
 //                              history (BENCH_SCALING_HISTORY=1000,100000,1000000 bytes) and server pool size
-//                              (BENCH_SCALING_POOL=1,100,1000 accounts); BENCH_SCALING_SECONDS=8, _CONNECTIONS=32
+//                              (BENCH_SCALING_POOL=1,100,10000 accounts); BENCH_SCALING_SECONDS=8, _CONNECTIONS=32
 //   BENCH_FRAGMENT=1           the emulator's random fragmentation (0: one write per envelope)
 //   BENCH_MODEL=step-auto      model name clients send (an unlisted name is logged at info)
 //   BENCH_QUIET_WAIT_MS=20000  before each scenario, wait up to this long for the machine to be quiet
@@ -218,7 +218,7 @@ async function main(): Promise<void> {
           extraBody: FEATURES ? FEATURE_BODY : undefined,
           frames: list('BENCH_SCALING_FRAMES', '20,200,2000'),
           historyBytes: list('BENCH_SCALING_HISTORY', '1000,100000,1000000'),
-          poolSizes: list('BENCH_SCALING_POOL', '1,100,1000'),
+          poolSizes: list('BENCH_SCALING_POOL', '1,100,10000'),
         },
         FRAMES,
       );

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { Type, type Static } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import { describeConfigError, OpsConfigSchema } from './ops/ops-config.js';
@@ -70,14 +71,37 @@ export type Config = Static<typeof ConfigSchema>;
 export class ConfigError extends Error {}
 
 /**
- * Builds the config from an environment-like record: defaults filled in, strings converted,
+ * `<NAME>_FILE`: the value read from a file (Docker and Kubernetes secrets, or a pool of
+ * thousands of accounts, which one environment variable cannot hold: Linux caps one at 128 KiB).
+ * One item per line or comma separated; blank lines and lines starting with `#` are skipped.
+ */
+function readValueFile(key: string, path: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${key}_FILE=${JSON.stringify(path)}: cannot read it (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  return text
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter((line) => line !== '' && !line.startsWith('#'))
+    .join(',');
+}
+
+/**
+ * Builds the config from an environment-like record (`<NAME>_FILE` reads a variable from a file): defaults filled in, strings converted,
  * unknown keys ignored. Throws ConfigError naming the first bad variable.
  */
 export function loadConfig(env: Record<string, string | undefined> = process.env, overrides: Partial<Config> = {}): Config {
   const raw: Record<string, unknown> = {};
   for (const key of Object.keys(ConfigSchema.properties)) {
     const value = env[key];
-    if (value !== undefined && value !== '') raw[key] = value;
+    const file = env[`${key}_FILE`];
+    if (file !== undefined && file !== '') {
+      if (value !== undefined && value !== '') throw new ConfigError(`set ${key} or ${key}_FILE, not both`);
+      raw[key] = readValueFile(key, file);
+    } else if (value !== undefined && value !== '') raw[key] = value;
   }
   Object.assign(raw, overrides);
   const converted = Value.Default(ConfigSchema, Value.Convert(ConfigSchema, raw));

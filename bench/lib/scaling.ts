@@ -1,5 +1,7 @@
 import { round } from './driver.js';
-import { startServiceProc, stop, type EmulatorProc } from './procs.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { OUT, startServiceProc, stop, type EmulatorProc } from './procs.js';
 import { control, newAccount, runScenario, type ScenarioResult } from './scenario.js';
 import type { Dialect } from './upstream.js';
 
@@ -81,7 +83,10 @@ export async function runScaling(emu: EmulatorProc, o: ScalingOptions, defaultFr
   for (const size of o.poolSizes) {
     const tokens: string[] = [];
     for (let i = 0; i < size; i++) tokens.push(await newAccount(emu.url));
-    const pool = await startServiceProc({ upstream: emu.url, dialect: o.dialect, name: `scaling-pool-${size}`, env: { STEP_TOKENS: tokens.join(','), API_KEYS: 'bench:bench-key-0123456789' } });
+    // From a file: 10,000 tokens (≈ 680 KB) are more than one environment variable may hold.
+    const tokensFile = join(OUT, `scaling-pool-${size}.tokens`);
+    writeFileSync(tokensFile, tokens.join('\n'), { mode: 0o600 });
+    const pool = await startServiceProc({ upstream: emu.url, dialect: o.dialect, name: `scaling-pool-${size}`, env: { STEP_TOKENS_FILE: tokensFile, API_KEYS: 'bench:bench-key-0123456789' } });
     try {
       process.stdout.write(`scaling: pool of ${size} accounts … `);
       const metricsUrl = o.extraBody ? `${pool.url}/metrics` : undefined;
