@@ -53,4 +53,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
 # node runs as PID 1 unless started with --init / compose `init: true`; the app handles SIGTERM
 # and SIGINT itself (finishes open requests, then exits), so `docker stop` is graceful either way.
 STOPSIGNAL SIGTERM
-CMD ["node", "--expose-gc", "dist/src/server.js"]
+# --expose-gc: the GC hint while relaying large files; --v8-pool-size=1: one V8 helper thread instead
+# of four, less memory and no more CPU on a small (2-core) server (BENCHMARKS.md).
+CMD ["node", "--expose-gc", "--v8-pool-size=1", "dist/src/server.js"]

@@ -11,7 +11,7 @@ module.exports = {
       name: 'step-gateway',
       script: 'dist/src/server.js',
       cwd: __dirname,
-      node_args: '--expose-gc',
+      node_args: '--expose-gc --v8-pool-size=1',
       // Cluster mode is what lets `pm2 reload` hand over the port with no gap. Keep one instance:
       // accounts, limits and conversations are per process.
       exec_mode: 'cluster',
