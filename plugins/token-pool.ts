@@ -26,9 +26,10 @@ export default fp(
     const { config } = app;
     const redis = app.sharedRedis;
     const namespace = `${config.STEP_DIALECT}\n${app.upstream.http.origin}`;
+    const store = createCredentialStore(config.DATA_DIR, app.log, namespace);
     const pool = createTokenPool({
       dialect: app.upstream.dialect,
-      store: createCredentialStore(config.DATA_DIR, app.log, namespace),
+      store,
       ...(redis ? { share: createRedisCredentialShare(redis, namespace) } : {}),
       refreshMarginMs: config.TOKEN_REFRESH_MARGIN_MS,
     });
@@ -61,6 +62,7 @@ export default fp(
       clearInterval(sweeper);
       await janitor.drain();
       await journal.close();
+      store.close();
     });
   },
   { name: 'token-pool', dependencies: ['config', 'upstream-client', 'shared-state'] },
