@@ -3,7 +3,7 @@ import { ChatCompletionRequestSchema, ChatCompletionSchema } from '../schemas/ch
 import { ErrorResponses } from '../schemas/error.js';
 import { latestUserAttachments } from '../src/attachments/uploader.js';
 import { planCompletion, startCompletion } from '../src/openai/chat.js';
-import { abortOnClose } from '../src/openai/client-abort.js';
+import { responseSignals } from '../src/openai/client-abort.js';
 import { callerKey, NO_CONVERSATION } from '../src/openai/conversations.js';
 import { endOnShutdown } from '../src/ops/drain.js';
 import { ShuttingDownError } from '../src/errors.js';
@@ -24,6 +24,7 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (app) => {
     reasoningOutput: app.config.REASONING_OUTPUT,
   };
   const planOptions = { models: app.modelCatalog, searchDefault: app.config.SEARCH_DEFAULT };
+  const signalFor = responseSignals(app.shutdownSignal);
 
   app.post(
     '/v1/chat/completions',
@@ -48,7 +49,7 @@ const chatCompletions: FastifyPluginAsyncTypebox = async (app) => {
       // Whatever happens to the request, a chat it took out of keeping goes back or goes away.
       reply.raw.once('close', () => turn.finish(undefined));
       // Upstream work stops when the client leaves, or when the shutdown grace is over.
-      const signal = AbortSignal.any([abortOnClose(reply.raw), app.shutdownSignal]);
+      const signal = signalFor(reply.raw);
       // Queued here, while the status can still say 429 or 503: a stream's 200 would leave first otherwise.
       const initial = await app.scheduler.acquire(request.credentials, { pooled, signal }).catch((err: unknown) => {
         throw app.shutdownSignal.aborted ? new ShuttingDownError() : err;
