@@ -72,12 +72,17 @@ export function createScheduler(opts: SchedulerOptions) {
     return cooling.length > 0 ? cooling : open;
   }
 
-  /** The free candidates, best first: the preferred one, then least busy with round-robin among equals. */
-  function ranked(candidates: Credential[], prefer: string | undefined): Credential[] {
+  /** How good a candidate is (lower is better): the preferred one, then least busy with round-robin among equals. Distinct per candidate. */
+  function ranker(candidates: Credential[], prefer: string | undefined): (c: Credential, i: number) => number {
     const preferred = candidates.some((c) => c.id === prefer && free(c.id));
     // The round-robin turn moves on only when the preferred account is not the one taken.
     const start = (preferred ? turn : turn++) % Math.max(candidates.length, 1);
-    const rank = (c: Credential, i: number) => (c.id === prefer ? -1 : busy(c.id) * candidates.length + ((i - start + candidates.length) % candidates.length));
+    return (c, i) => (c.id === prefer ? -1 : busy(c.id) * candidates.length + ((i - start + candidates.length) % candidates.length));
+  }
+
+  /** The free candidates, best first. */
+  function ranked(candidates: Credential[], prefer: string | undefined): Credential[] {
+    const rank = ranker(candidates, prefer);
     return candidates
       .map((c, i) => ({ c, r: rank(c, i) }))
       .filter(({ c }) => free(c.id))
@@ -85,7 +90,18 @@ export function createScheduler(opts: SchedulerOptions) {
       .map(({ c }) => c);
   }
 
-  const pick = (candidates: Credential[], prefer: string | undefined): Credential | undefined => ranked(candidates, prefer)[0];
+  /** What `ranked` puts first, in one pass: sorting a pool of 10,000 accounts per request cost more than the completion. */
+  function pick(candidates: Credential[], prefer: string | undefined): Credential | undefined {
+    const rank = ranker(candidates, prefer);
+    let best: Credential | undefined;
+    let least = Infinity;
+    candidates.forEach((c, i) => {
+      if (!free(c.id)) return;
+      const r = rank(c, i);
+      if (r < least) [best, least] = [c, r];
+    });
+    return best;
+  }
 
   function lease(cred: Credential, holder?: string): AccountLease {
     inflight.set(cred.id, busy(cred.id) + 1);
