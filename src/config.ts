@@ -90,8 +90,9 @@ function readValueFile(key: string, path: string): string {
 }
 
 /**
- * Builds the config from an environment-like record (`<NAME>_FILE` reads a variable from a file): defaults filled in, strings converted,
- * unknown keys ignored. Throws ConfigError naming the first bad variable.
+ * Builds the config from an environment-like record (`<NAME>_FILE` reads a variable from a
+ * file): defaults filled in, strings converted, unknown keys ignored. Throws ConfigError naming
+ * the first bad variable.
  */
 export function loadConfig(env: Record<string, string | undefined> = process.env, overrides: Partial<Config> = {}): Config {
   const raw: Record<string, unknown> = {};

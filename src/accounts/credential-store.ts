@@ -24,8 +24,9 @@ function readStored(text: string): { entries: Map<string, StoredCredential>; lin
   const keep = (id: string, value: StoredCredential | undefined) => {
     if (value && typeof value.deviceId === 'string' && typeof value.secret === 'string') entries.set(id, value);
   };
-  const whole = text.trimStart().startsWith('{') && !text.trim().includes('\n') ? tryParse(text) : undefined;
-  if (whole && typeof whole === 'object' && !('deviceId' in whole)) {
+  // Several lines never parse as one value; one line is a journal line when it has its `id`.
+  const whole = tryParse(text);
+  if (whole && typeof whole === 'object' && typeof (whole as Partial<Line>).id !== 'string') {
     for (const [id, value] of Object.entries(whole as Record<string, StoredCredential>)) keep(id, value);
     return { entries, lines: 0, rewrite: true };
   }

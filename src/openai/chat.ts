@@ -57,11 +57,12 @@ export function planCompletion(body: ChatCompletionRequest, opts: PlanOptions) {
   const search = body.use_search ?? choice.search ?? opts.searchDefault;
   const effort = body.reasoning_effort?.trim().toLowerCase();
   const reasoning = choice.reasoning === true || (!!effort && effort !== 'none');
+  const stream = body.stream === true;
   // A non-stream answer is read whole: its reads go through the stages in a few batches.
-  const message: OutgoingMessage = { text, attachments: [], model: choice.model, search, reasoning, gatherMs: body.stream === true ? 0 : NONSTREAM_GATHER_MS };
+  const message: OutgoingMessage = { text, attachments: [], model: choice.model, search, reasoning, gatherMs: stream ? 0 : NONSTREAM_GATHER_MS };
   return {
     message,
-    stream: body.stream === true,
+    stream,
     includeUsage: body.stream_options?.include_usage === true,
     meta: completionMeta(requested),
     /** Run in order over the client deltas, before usage is metered: the hook for answer filters. */

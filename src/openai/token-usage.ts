@@ -32,20 +32,16 @@ const SEGMENT_MIN = 256;
  */
 function* segments(text: string): Generator<[number, number]> {
   let from = 0;
-  for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', nl + 1)) {
+  for (let nl = text.indexOf('\n'); nl !== -1; ) {
     let next = nl + 1;
     while (text.charCodeAt(next) === 10) next++;
     if (next >= text.length) break;
     const c = text.charCodeAt(next);
-    if (isSpace(c) || c === 47) {
-      nl = next - 1;
-      continue;
-    }
-    if (next - nl > 1 || next - from >= SEGMENT_MIN) {
+    if (!isSpace(c) && c !== 47 && (next - nl > 1 || next - from >= SEGMENT_MIN)) {
       yield [from, next];
       from = next;
     }
-    nl = next - 1;
+    nl = text.indexOf('\n', next);
   }
   yield [from, text.length];
 }

@@ -2,7 +2,7 @@ import type { Dispatcher } from 'undici';
 import { EnvelopeDecoder, EnvelopeError, type Envelope } from './connect-codec.js';
 import { BodyBuffer, SignalledHandler } from './dispatch-handler.js';
 
-/** Batches held before the upstream read is paused: a client reading slowly slows the upstream. */
+/** Reads held before the upstream read is paused: a client reading slowly slows the upstream. */
 const HIGH_WATER_BATCHES = 64;
 /** Enough of an error reply to read its Connect `{code, message}`. */
 const MAX_ERROR_BODY_BYTES = 64 * 1024;

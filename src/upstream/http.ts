@@ -157,7 +157,7 @@ export function createHttp(opts: HttpOptions) {
 
   /**
    * A server-streaming Connect call: one request envelope, then the reply's envelopes, a batch per
-   * read. Dispatched with a handler that decodes as bytes arrive (see EnvelopeFeed), because this
+   * pull (per read while the consumer keeps up; gathered over `gatherMs` if given). Dispatched with a handler that decodes as bytes arrive (see EnvelopeFeed), because this
    * path runs for every network read of every answer.
    */
   async function stream(path: string, headers: Record<string, string>, body: unknown, what: string, signal?: AbortSignal, gatherMs = 0): Promise<AsyncIterableIterator<Envelope[]>> {
